@@ -1,0 +1,1 @@
+"""Readers: one per kind of file under a Docker root; bytes in, frozen records out."""
