@@ -16,3 +16,48 @@ class Problem:
     kind: str
     path: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A leftover nothing references, proven so; its bytes could be reclaimed.
+
+    `path` names it (relative to the root); `paths` are every root-relative path
+    whose bytes belong to it (e.g. a layerdb dir, its overlay2 dir and `l/` link).
+    """
+
+    kind: str
+    path: str
+    reason: str
+    paths: tuple[str, ...]
+
+
+ORPHAN_KINDS = (
+    "layer_dir_unreferenced",
+    "layer_unreferenced",
+    "container_layer_orphaned",
+    "container_dir_orphaned",
+    "link_broken",
+    "layerdb_tmp",
+    "layer_removing",
+)
+PROBLEM_KINDS = (
+    "layer_dir_missing",
+    "image_layer_missing",
+    "link_missing",
+    "metadata_unreadable",
+    "layer_chain_mismatch",
+    "path_unreadable",
+    "references_incomplete",
+)
+
+CATEGORIES = (
+    "images",
+    "containers",
+    "logs",
+    "volumes",
+    "build_cache",
+    "orphans",
+    "metadata",
+    "other",
+)

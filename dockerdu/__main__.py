@@ -1,0 +1,5 @@
+"""`python -m dockerdu`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,510 @@
+"""The joins, in Docker's own terms, and who owns each path under the root.
+
+image -> diff IDs -> chain IDs -> layerdb -> cache IDs -> overlay2 dirs;
+container -> layerdb mount -> mount-id / init-id dirs; l/ links -> dirs;
+volume -> containers; BuildKit record -> dir. Anything nothing references is an
+orphan only when every source that could reference it was read in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .chain import chain_ids
+from .ids import ChainID, ContainerID, ImageID, is_buildkit_id
+from .model import Orphan, Problem
+from .readers.buildkit import BuildCacheScan
+from .readers.containers import ContainerRecord, ContainersScan
+from .readers.imagedb import ImageDBScan, ImageRecord, References
+from .readers.layerdb import LayerDBScan, LayerRecord, MountRecord
+from .readers.overlay2 import Overlay2Scan
+from .readers.volumes import VolumesScan
+
+# When a daemon is running, anything unreferenced that changed this recently may be
+# half-way through a pull, build, create or remove: in flight, never an orphan.
+IN_FLIGHT_SECONDS = 3600.0
+
+KNOWN_TOP = frozenset(
+    {
+        "image", "overlay2", "containers", "volumes", "network", "plugins", "swarm",
+        "trust", "runtimes", "tmp", "tmp-old", "engine-id", "buildkit", "containerd",
+    }
+)  # fmt: skip
+
+
+class Owner(NamedTuple):
+    """Who a path's bytes are charged to: a report category and an object key in it."""
+
+    category: str
+    key: str
+
+
+METADATA = Owner("metadata", "")
+IN_FLIGHT = Owner("other", "in flight (daemon running)")
+UNATTRIBUTED = Owner("other", "unattributed (references unreadable)")
+
+
+class Mark(NamedTuple):
+    """What the walk does on reaching a path: charge a new owner, start a Docker size area."""
+
+    owner: Owner | None
+    size_key: str | None
+
+
+@dataclass(frozen=True)
+class Scans:
+    """Everything the readers produced for one root."""
+
+    driver: str
+    references: References
+    imagedb: ImageDBScan
+    layerdb: LayerDBScan
+    overlay2: Overlay2Scan
+    containers: ContainersScan
+    volumes: VolumesScan
+    buildkit: BuildCacheScan
+    engine_id: bool
+    top_entries: tuple[str, ...]
+    image_drivers: tuple[str, ...]
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageView:
+    """An image joined with its layers and references."""
+
+    record: ImageRecord
+    chain: tuple[ChainID, ...]
+    tags: tuple[str, ...]
+    digests: tuple[str, ...]
+    loaded: bool
+    """Every layer of its chain is in layerdb: Docker loads it."""
+    listed: bool
+    """`docker images` shows it (tagged, or untagged with no children)."""
+    containers: int
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """A container with a usable config, joined with its layerdb mount."""
+
+    record: ContainerRecord
+    mount: MountRecord | None
+
+
+@dataclass
+class Index:
+    """The joined model of a root, and the marks that tell the walk who owns what."""
+
+    driver: str
+    images: dict[ImageID, ImageView]
+    layers: dict[ChainID, LayerRecord]
+    layer_owner: dict[ChainID, Owner]
+    containers: dict[ContainerID, ContainerView]
+    volume_users: dict[str, tuple[ContainerID, ...]]
+    volumes: VolumesScan
+    buildkit: BuildCacheScan
+    shared_rule: str
+    orphans: list[Orphan] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    marks: dict[str, Mark] = field(default_factory=dict)
+    dir_owner: dict[str, Owner] = field(default_factory=dict)
+    """overlay2 dir name -> owner."""
+    notes: list[str] = field(default_factory=list)
+
+    def mark(self, relpath: str, owner: Owner | None = None, size_key: str | None = None) -> None:
+        """Charge `relpath` (and below) to `owner`; count Docker's size of it under `size_key`."""
+        self.marks[relpath] = Mark(owner, size_key)
+
+    def parents(self) -> frozenset[str]:
+        """Every proper ancestor of a marked path ("" is the root): where the walk must look."""
+        out: set[str] = {""}
+        for rel in self.marks:
+            parts = rel.split("/")
+            for i in range(1, len(parts)):
+                out.add("/".join(parts[:i]))
+        return frozenset(out)
+
+    def owner_of(self, relpath: str) -> Owner:
+        """The owner of any root-relative path: its deepest marked ancestor's."""
+        parts = relpath.strip("/").split("/")
+        for i in range(len(parts), 0, -1):
+            mark = self.marks.get("/".join(parts[:i]))
+            if mark is not None and mark.owner is not None:
+                return mark.owner
+        return METADATA
+
+
+def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
+    """Join the readers' records and decide the owner of every path the walk will meet."""
+    store = f"image/{scans.driver}"
+    layerdb = scans.layerdb
+    index = Index(
+        driver=scans.driver,
+        images={},
+        layers=dict(layerdb.layers),
+        layer_owner={},
+        containers={},
+        volume_users={},
+        volumes=scans.volumes,
+        buildkit=scans.buildkit,
+        shared_rule="all images (Docker >= 23.0)" if scans.engine_id else "listed images (Docker < 23.0)",
+    )
+    index.problems.extend(scans.problems)
+    for top in scans.top_entries:
+        index.mark(top, METADATA if top in KNOWN_TOP else Owner("other", top))
+    for driver in scans.image_drivers:
+        if driver != scans.driver:
+            index.mark(f"image/{driver}", Owner("other", f"image/{driver} (another storage driver)"))
+
+    _join_images(index, scans, store)
+    _join_containers(index, scans, store)
+    _join_layers(index, scans, store)
+    _mark_overlay2(index, scans, now, daemon_running)
+    _mark_volumes(index, scans)
+    index.mark("buildkit/content", Owner("build_cache", "buildkit/content"))
+    return index
+
+
+def _join_images(index: Index, scans: Scans, store: str) -> None:
+    layers = scans.layerdb.layers
+    unreadable = scans.layerdb.unreadable_layers
+    records = scans.imagedb.images
+    loaded: dict[ImageID, tuple[ChainID, ...]] = {}
+    for image_id, record in records.items():
+        chain = chain_ids(record.diff_ids)
+        missing = [c for c in chain if c not in layers]
+        if missing:
+            if not any(c in unreadable for c in missing):
+                label = ", ".join(scans.references.tags.get(image_id, ())) or image_id[7:19]
+                for c in missing:
+                    index.problems.append(
+                        Problem(
+                            "image_layer_missing",
+                            f"{store}/layerdb/sha256/{c[7:]}",
+                            f"image {label} needs layer {chain.index(c) + 1} of {len(chain)}; "
+                            "Docker no longer loads this image",
+                        )
+                    )
+        else:
+            loaded[image_id] = chain
+        for i, c in enumerate(chain):
+            layer = layers.get(c)
+            if layer is not None and layer.diff_id != record.diff_ids[i]:
+                index.problems.append(
+                    Problem(
+                        "layer_chain_mismatch",
+                        f"{store}/layerdb/sha256/{c[7:]}/diff",
+                        f"holds {layer.diff_id[:19]}… where image {image_id[7:19]} has "
+                        f"{record.diff_ids[i][:19]}…",
+                    )
+                )
+    children: dict[ImageID, int] = {}
+    for image_id in loaded:
+        parent = records[image_id].parent
+        if parent is not None and parent in loaded:
+            children[parent] = children.get(parent, 0) + 1
+    for image_id, record in records.items():
+        tags = scans.references.tags.get(image_id, ())
+        digests = scans.references.digests.get(image_id, ())
+        is_loaded = image_id in loaded
+        index.images[image_id] = ImageView(
+            record=record,
+            chain=loaded.get(image_id, chain_ids(record.diff_ids)),
+            tags=tags,
+            digests=digests,
+            loaded=is_loaded,
+            listed=is_loaded and (bool(tags or digests) or not children.get(image_id)),
+            containers=0,
+        )
+
+
+def _join_containers(index: Index, scans: Scans, store: str) -> None:
+    mounts = scans.layerdb.mounts
+    counts: dict[ImageID, int] = {}
+    users: dict[str, list[ContainerID]] = {}
+    for container_id, record in scans.containers.containers.items():
+        mount = mounts.get(container_id)
+        if mount is None and container_id not in scans.layerdb.unreadable_mounts:
+            continue  # no layer: an orphaned container dir, marked below
+        index.containers[container_id] = ContainerView(record, mount)
+        if record.image_id is not None:
+            counts[record.image_id] = counts.get(record.image_id, 0) + 1
+        for volume in record.volumes:
+            users.setdefault(volume, []).append(container_id)
+    for image_id, count in counts.items():
+        view = index.images.get(image_id)
+        if view is not None:
+            index.images[image_id] = ImageView(
+                view.record, view.chain, view.tags, view.digests, view.loaded, view.listed, count
+            )
+    index.volume_users = {k: tuple(v) for k, v in users.items()}
+
+
+def _chain_of(layers: dict[ChainID, LayerRecord], top: ChainID | None) -> Iterable[ChainID]:
+    seen: set[ChainID] = set()
+    while top is not None and top in layers and top not in seen:
+        seen.add(top)
+        yield top
+        top = layers[top].parent
+
+
+def _join_layers(index: Index, scans: Scans, store: str) -> None:
+    layers = scans.layerdb.layers
+    reached: set[ChainID] = set()
+    for view in index.images.values():
+        reached.update(c for c in view.chain if c in layers)
+        for c in view.chain:
+            reached.update(_chain_of(layers, c))
+    for container in index.containers.values():
+        if container.mount is not None:
+            reached.update(_chain_of(layers, container.mount.parent))
+    for view in index.images.values():
+        for c in view.chain:
+            reached.update(_chain_of(layers, c))
+    images_complete = not scans.imagedb.unreadable and scans.imagedb.readable
+    mounts_complete = not scans.layerdb.unreadable_mounts
+    bk = scans.buildkit
+    for chain_id, layer in layers.items():
+        if chain_id in reached:
+            owner = Owner("images", layer.cache_id)
+        elif layer.cache_id in bk.snapshot_dirs or is_buildkit_id(layer.cache_id):
+            owner = Owner("build_cache", layer.cache_id)
+        elif images_complete and mounts_complete:
+            rel = f"{store}/layerdb/sha256/{chain_id[7:]}"
+            owner = Owner("orphans", rel)
+            index.orphans.append(
+                Orphan(
+                    "layer_unreferenced",
+                    rel,
+                    "layer reached by no image and no container",
+                    (rel, f"overlay2/{layer.cache_id}"),
+                )
+            )
+            index.mark(rel, owner)
+        else:
+            owner = UNATTRIBUTED
+        index.layer_owner[chain_id] = owner
+        index.dir_owner[layer.cache_id] = owner
+    if not (images_complete and mounts_complete):
+        index.problems.append(
+            Problem(
+                "references_incomplete",
+                f"{store}",
+                "some image configs or container mounts could not be read, so unreferenced "
+                "layers are not called orphans",
+            )
+        )
+
+
+def _mark_overlay2(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
+    _mark_container_layers(index, scans, now, daemon_running)
+    _mark_container_dirs(index, scans, now, daemon_running)
+    _mark_leftovers(index, scans)
+    for name in scans.buildkit.snapshot_dirs:
+        index.dir_owner.setdefault(name, Owner("build_cache", name))
+    _mark_layer_dirs(index, scans, now, daemon_running)
+    _check_missing_dirs(index, scans)
+    _mark_links(index, scans.overlay2)
+
+
+def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
+    """Writable and init dirs: a loaded container's, an unusable one's, or orphaned."""
+    store = f"image/{scans.driver}"
+    for container_id, mount in scans.layerdb.mounts.items():
+        dirs = [mount.mount_id] + ([mount.init_id] if mount.init_id else [])
+        mount_rel = f"{store}/layerdb/mounts/{container_id}"
+        owner: Owner
+        if container_id in index.containers:
+            owner = Owner("containers", container_id)
+            index.mark(f"overlay2/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
+        elif container_id in scans.containers.unusable:
+            owner = Owner("orphans", f"containers/{container_id}")
+        elif daemon_running and _recent(scans.overlay2, dirs, now):
+            owner = IN_FLIGHT
+            index.mark(mount_rel, owner)
+        elif scans.containers.readable:
+            owner = Owner("orphans", mount_rel)
+            index.orphans.append(
+                Orphan(
+                    "container_layer_orphaned",
+                    mount_rel,
+                    "container layer whose container is gone",
+                    (mount_rel, *(f"overlay2/{d}" for d in dirs)),
+                )
+            )
+            index.mark(mount_rel, owner)
+        else:
+            owner = UNATTRIBUTED
+        for dir_name in dirs:
+            index.dir_owner[dir_name] = owner
+
+
+def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
+    """Logs of loaded containers; container dirs with no usable config or no layer."""
+    store = f"image/{scans.driver}"
+    containers = scans.containers
+    for container_id in sorted({*containers.unusable, *containers.containers} - set(index.containers)):
+        rel = f"containers/{container_id}"
+        reason = containers.unusable.get(container_id, "container with no layer (layerdb mount gone)")
+        paths: tuple[str, ...] = (rel,)
+        mount = scans.layerdb.mounts.get(container_id)
+        if mount is not None:
+            paths += (f"{store}/layerdb/mounts/{container_id}", f"overlay2/{mount.mount_id}")
+            if mount.init_id:
+                paths += (f"overlay2/{mount.init_id}",)
+        if daemon_running and now - containers.mtimes.get(container_id, 0.0) < IN_FLIGHT_SECONDS:
+            for p in paths:
+                index.mark(p, IN_FLIGHT)
+            continue
+        owner = Owner("orphans", rel)
+        index.orphans.append(Orphan("container_dir_orphaned", rel, reason, paths))
+        for p in paths:
+            index.mark(p, owner)
+    for container_id, view in index.containers.items():
+        for name in view.record.log_files:
+            index.mark(
+                f"containers/{container_id}/{name}", Owner("logs", container_id), f"log:{container_id}"
+            )
+
+
+def _mark_leftovers(index: Index, scans: Scans) -> None:
+    """layerdb leftovers of interrupted layer writes (tmp/) and deletes (-removing), with their dirs."""
+    store = f"image/{scans.driver}"
+    layerdb = scans.layerdb
+    for leftover, kind, sub, reason in (
+        *((x, "layer_removing", "sha256", "layer delete interrupted") for x in layerdb.removing),
+        *((x, "layerdb_tmp", "tmp", "layer write interrupted") for x in layerdb.tmp),
+    ):
+        rel = f"{store}/layerdb/{sub}/{leftover.name}"
+        owner = Owner("orphans", rel)
+        paths: tuple[str, ...] = (rel,)
+        cache_id = leftover.cache_id
+        if cache_id and cache_id in scans.overlay2.dirs and cache_id not in index.dir_owner:
+            index.dir_owner[cache_id] = owner
+            paths += (f"overlay2/{cache_id}",)
+        index.orphans.append(Orphan(kind, rel, reason, paths))
+        index.mark(rel, owner)
+
+
+def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
+    """Every dir under overlay2/: its owner, or an orphan once every reference was read."""
+    complete = scans.layerdb.complete and scans.buildkit.complete and scans.overlay2.readable
+    for name, layer_dir in scans.overlay2.dirs.items():
+        owner = index.dir_owner.get(name)
+        if owner is None:
+            if daemon_running and now - layer_dir.mtime < IN_FLIGHT_SECONDS:
+                owner = IN_FLIGHT
+            elif not layer_dir.is_dir:
+                owner = Owner("other", "overlay2 (unknown files)")
+            elif is_buildkit_id(name) and not scans.buildkit.complete:
+                owner = UNATTRIBUTED
+            elif complete:
+                rel = f"overlay2/{name}"
+                owner = Owner("orphans", rel)
+                index.orphans.append(
+                    Orphan(
+                        "layer_dir_unreferenced",
+                        rel,
+                        "overlay2 dir named by no layer, container mount or build-cache record",
+                        (rel,),
+                    )
+                )
+            else:
+                owner = UNATTRIBUTED
+            index.dir_owner[name] = owner
+        index.mark(f"overlay2/{name}", owner)
+        if owner.category == "images":
+            index.mark(f"overlay2/{name}/diff", size_key=f"layer:{name}")
+
+
+def _check_missing_dirs(index: Index, scans: Scans) -> None:
+    """Layers and writable layers whose overlay2 dir is gone."""
+    ov = scans.overlay2
+    if not ov.readable:
+        return
+    for chain_id, layer in scans.layerdb.layers.items():
+        if layer.cache_id not in ov.dirs:
+            users = _users_of_layer(index, chain_id)
+            index.problems.append(
+                Problem(
+                    "layer_dir_missing",
+                    f"overlay2/{layer.cache_id}",
+                    f"layer {chain_id[7:19]} has no dir; breaks {users}",
+                )
+            )
+    for container_id, view in index.containers.items():
+        if view.mount is not None and view.mount.mount_id not in ov.dirs:
+            index.problems.append(
+                Problem(
+                    "layer_dir_missing",
+                    f"overlay2/{view.mount.mount_id}",
+                    f"writable layer of container {view.record.name or container_id[:12]} is gone",
+                )
+            )
+
+
+def _mark_links(index: Index, ov: Overlay2Scan) -> None:
+    """l/ short links are charged with the dir they point to; broken ones are orphans."""
+    pointed: dict[str, str] = {}
+    for link in ov.links.values():
+        rel = f"overlay2/l/{link.name}"
+        if link.target_dir is not None and link.target_dir in ov.dirs:
+            pointed[link.target_dir] = link.name
+            index.mark(rel, index.dir_owner.get(link.target_dir, METADATA))
+        elif not link.target_exists:
+            index.orphans.append(
+                Orphan("link_broken", rel, f"short link to missing {link.raw_target!r}", (rel,))
+            )
+            index.mark(rel, Owner("orphans", rel))
+    for i, orphan in enumerate(index.orphans):
+        extra = tuple(
+            f"overlay2/l/{pointed[p[9:]]}"
+            for p in orphan.paths
+            if p.startswith("overlay2/") and p[9:] in pointed
+        )
+        if extra:
+            index.orphans[i] = Orphan(orphan.kind, orphan.path, orphan.reason, orphan.paths + extra)
+    for name, layer_dir in ov.dirs.items():
+        owner = index.dir_owner.get(name)
+        if (
+            layer_dir.link
+            and layer_dir.link not in ov.links
+            and owner is not None
+            and owner.category in ("images", "containers")
+        ):
+            index.problems.append(
+                Problem(
+                    "link_missing",
+                    f"overlay2/l/{layer_dir.link}",
+                    f"short link of overlay2/{name} is missing; its children cannot mount",
+                )
+            )
+
+
+def _users_of_layer(index: Index, chain_id: ChainID) -> str:
+    images = [(", ".join(v.tags) or v.record.id[7:19]) for v in index.images.values() if chain_id in v.chain]
+    containers = [
+        v.record.name or cid[:12]
+        for cid, v in index.containers.items()
+        if v.mount is not None and chain_id in _chain_of(index.layers, v.mount.parent)
+    ]
+    parts = []
+    if images:
+        parts.append("images " + "; ".join(sorted(images)))
+    if containers:
+        parts.append("containers " + ", ".join(sorted(containers)))
+    return " and ".join(parts) or "nothing in use"
+
+
+def _recent(ov: Overlay2Scan, names: Iterable[str], now: float) -> bool:
+    return any(n in ov.dirs and now - ov.dirs[n].mtime < IN_FLIGHT_SECONDS for n in names)
+
+
+def _mark_volumes(index: Index, scans: Scans) -> None:
+    for name, volume in scans.volumes.volumes.items():
+        index.mark(f"volumes/{name}", Owner("volumes", name))
+        if volume.has_data:
+            index.mark(f"volumes/{name}/_data", size_key=f"vol:{name}")

@@ -1,0 +1,150 @@
+"""Read `image/<driver>/repositories.json` and `image/<driver>/imagedb/`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..fsread import ReadError, list_dir, parse_json, read_bytes, read_json, read_text
+from ..ids import HEX64, DiffID, IDError, ImageID, parse_diff_id, parse_image_id
+from ..model import Problem
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image config from imagedb, with its optional metadata."""
+
+    id: ImageID
+    diff_ids: tuple[DiffID, ...]
+    parent: ImageID | None
+    created: str | None
+    os: str
+
+
+@dataclass(frozen=True)
+class References:
+    """repositories.json: tags and digests per image ID."""
+
+    tags: dict[ImageID, tuple[str, ...]]
+    digests: dict[ImageID, tuple[str, ...]]
+    readable: bool
+
+
+@dataclass(frozen=True)
+class ImageDBScan:
+    """Every image config that could be read, and the IDs of those that could not."""
+
+    images: dict[ImageID, ImageRecord]
+    unreadable: frozenset[ImageID]
+    problems: tuple[Problem, ...]
+    readable: bool = True
+
+
+def read_references(store: Path, rel: str) -> tuple[References, list[Problem]]:
+    """Read repositories.json under `store` (= image/<driver>); `rel` is its root-relative path."""
+    tags: dict[ImageID, list[str]] = {}
+    digests: dict[ImageID, list[str]] = {}
+    path = store / "repositories.json"
+    relpath = f"{rel}/repositories.json"
+    try:
+        doc = read_json(path)
+    except ReadError as e:
+        if str(e) == "missing":
+            return References({}, {}, True), []
+        return References({}, {}, False), [Problem("metadata_unreadable", relpath, str(e))]
+    repos = doc.get("Repositories") if isinstance(doc, dict) else None
+    if not isinstance(repos, dict):
+        return References({}, {}, False), [Problem("metadata_unreadable", relpath, "no Repositories object")]
+    problems: list[Problem] = []
+    for refs in repos.values():
+        if not isinstance(refs, dict):
+            problems.append(Problem("metadata_unreadable", relpath, "a repository is not an object"))
+            continue
+        for ref, target in refs.items():
+            try:
+                image_id = parse_image_id(target) if isinstance(target, str) else None
+            except IDError:
+                image_id = None
+            if image_id is None or not isinstance(ref, str):
+                problems.append(
+                    Problem("metadata_unreadable", relpath, f"reference {ref!r} names no image ID")
+                )
+                continue
+            (digests if "@" in ref else tags).setdefault(image_id, []).append(ref)
+    return (
+        References(
+            {k: tuple(sorted(v)) for k, v in tags.items()},
+            {k: tuple(sorted(v)) for k, v in digests.items()},
+            not problems,
+        ),
+        problems,
+    )
+
+
+def read_imagedb(store: Path, rel: str) -> ImageDBScan:
+    """Read every image config under `store/imagedb` and its metadata."""
+    content = store / "imagedb" / "content" / "sha256"
+    metadata = store / "imagedb" / "metadata" / "sha256"
+    images: dict[ImageID, ImageRecord] = {}
+    unreadable: set[ImageID] = set()
+    problems: list[Problem] = []
+    try:
+        entries = list_dir(content)
+    except ReadError as e:
+        problems.append(Problem("metadata_unreadable", f"{rel}/imagedb/content/sha256", str(e)))
+        return ImageDBScan({}, frozenset(), tuple(problems), readable=False)
+    for entry in entries:
+        if not HEX64.fullmatch(entry.name):
+            continue  # `.tmp-*` leftovers of atomic writes; Docker skips them too
+        image_id = ImageID("sha256:" + entry.name)
+        relpath = f"{rel}/imagedb/content/sha256/{entry.name}"
+        try:
+            record = _read_image(Path(entry.path), image_id, metadata / entry.name, rel)
+        except ReadError as e:
+            unreadable.add(image_id)
+            problems.append(Problem("metadata_unreadable", relpath, f"image config {e}"))
+            continue
+        images[image_id] = record
+    return ImageDBScan(images, frozenset(unreadable), tuple(problems))
+
+
+def _read_image(path: Path, image_id: ImageID, meta: Path, rel: str) -> ImageRecord:
+    data = read_bytes(path)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != image_id:
+        raise ReadError("does not match its digest (truncated or altered)")
+    doc = parse_json(data)
+    if not isinstance(doc, dict):
+        raise ReadError("is not a JSON object")
+    rootfs = doc.get("rootfs")
+    raw = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise ReadError("has a rootfs.diff_ids that is not a list")
+    try:
+        diff_ids = tuple(parse_diff_id(d) if isinstance(d, str) else parse_diff_id("") for d in raw)
+    except IDError as e:
+        raise ReadError(f"has a bad diff ID: {e}") from None
+    created = doc.get("created")
+    image_os = doc.get("os")
+    return ImageRecord(
+        id=image_id,
+        diff_ids=diff_ids,
+        parent=_read_parent(meta),
+        created=created if isinstance(created, str) else None,
+        os=image_os if isinstance(image_os, str) and image_os else "linux",
+    )
+
+
+def _read_parent(meta: Path) -> ImageID | None:
+    try:
+        return parse_image_id(read_text(meta / "parent"))
+    except (ReadError, IDError):
+        return None
+
+
+def imagedb_dir_exists(store: Path) -> bool:
+    """True when `store` looks like an image/<driver> tree."""
+    return os.path.isdir(store / "imagedb") or os.path.isdir(store / "layerdb")

@@ -1,0 +1,114 @@
+"""Read `overlay2/`: layer dirs with their `link`/`lower` files, and the `l/` short links."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..fsread import ReadError, list_dir, read_text
+from ..model import Problem
+
+LINK_NAME = re.compile(r"[A-Z0-9]{26}")
+# Names overlay2 itself creates beside layer dirs.
+DRIVER_FILES = ("backingFsBlockDev",)
+DRIVER_CHECK_PREFIXES = ("opaque-bug-check", "metacopy-check", "check-overlayfs-support")
+
+
+@dataclass(frozen=True)
+class LayerDir:
+    """overlay2/<name>/ as found on disk."""
+
+    name: str
+    link: str | None
+    lower: tuple[str, ...]
+    committed: bool
+    mtime: float
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class ShortLink:
+    """overlay2/l/<name> and the overlay2 dir it points to (None when it points elsewhere)."""
+
+    name: str
+    target_dir: str | None
+    target_exists: bool
+    raw_target: str
+
+
+@dataclass(frozen=True)
+class Overlay2Scan:
+    """Everything directly under overlay2/."""
+
+    dirs: dict[str, LayerDir]
+    links: dict[str, ShortLink]
+    driver_entries: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    readable: bool
+
+
+def read_overlay2(base: Path, rel: str = "overlay2") -> Overlay2Scan:
+    """Read the dirs and short links of an overlay2 tree at `base`."""
+    problems: list[Problem] = []
+    try:
+        entries = list_dir(base)
+    except ReadError as e:
+        return Overlay2Scan({}, {}, (), (Problem("metadata_unreadable", rel, str(e)),), False)
+    dirs: dict[str, LayerDir] = {}
+    driver_entries: list[str] = []
+    for entry in entries:
+        name = entry.name
+        if name == "l":
+            continue
+        if name in DRIVER_FILES or name.startswith(DRIVER_CHECK_PREFIXES):
+            driver_entries.append(name)
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue  # removed while we looked
+        is_dir = entry.is_dir(follow_symlinks=False)
+        link = lower = None
+        if is_dir:
+            link = _optional_text(Path(entry.path) / "link")
+            lower = _optional_text(Path(entry.path) / "lower")
+        dirs[name] = LayerDir(
+            name=name,
+            link=link if link and LINK_NAME.fullmatch(link) else None,
+            lower=tuple(p[2:] for p in lower.split(":") if p.startswith("l/")) if lower else (),
+            committed=is_dir and os.path.lexists(Path(entry.path) / "committed"),
+            mtime=st.st_mtime,
+            is_dir=is_dir,
+        )
+    links: dict[str, ShortLink] = {}
+    try:
+        link_entries = list_dir(base / "l")
+    except ReadError as e:
+        problems.append(Problem("metadata_unreadable", f"{rel}/l", str(e)))
+        link_entries = []
+    for entry in link_entries:
+        try:
+            target = os.readlink(entry.path)
+        except OSError:
+            continue  # not a symlink, or gone
+        target_dir = _link_target_dir(target)
+        exists = target_dir is not None and os.path.isdir(base / target_dir / "diff")
+        links[entry.name] = ShortLink(entry.name, target_dir, exists, target)
+    return Overlay2Scan(dirs, links, tuple(sorted(driver_entries)), tuple(problems), True)
+
+
+def _link_target_dir(target: str) -> str | None:
+    # overlay2 writes "../<id>/diff"; anything else does not name a layer dir.
+    parts = target.split("/")
+    if len(parts) == 3 and parts[0] == ".." and parts[2] == "diff" and parts[1] not in ("", ".", ".."):
+        return parts[1]
+    return None
+
+
+def _optional_text(path: Path) -> str | None:
+    try:
+        return read_text(path, limit=1 << 16)
+    except ReadError:
+        return None

@@ -1,0 +1,193 @@
+"""The Report: plain data that every renderer prints, and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA = "dockerdu.report/1"
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One layer of an image, base first."""
+
+    chain_id: str
+    diff_id: str
+    cache_id: str
+    size: int | None
+    """layerdb `size`: Docker's figure for this layer alone."""
+    disk: int | None
+    """Allocated bytes of overlay2/<cache-id> and its l/ link."""
+    files: int | None
+
+
+@dataclass(frozen=True)
+class ImageReport:
+    """One image as `docker images` lists it."""
+
+    id: str
+    tags: tuple[str, ...]
+    digests: tuple[str, ...]
+    created: str | None
+    size: int
+    shared_size: int
+    unique_size: int
+    containers: int
+    disk: int | None
+    unique_disk: int | None
+    """Allocated bytes of the layers no other image or container uses."""
+    layers: tuple[LayerReport, ...]
+
+
+@dataclass(frozen=True)
+class ContainerReport:
+    """One container Docker loads."""
+
+    id: str
+    name: str
+    image_id: str | None
+    image: str
+    state: str
+    rw_size: int | None
+    """SizeRw: Docker's size of the writable layer's diff."""
+    rw_disk: int
+    """Allocated bytes of the writable and init dirs and their l/ links."""
+    log_size: int
+    log_disk: int
+    log_driver: str
+    volumes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VolumeReport:
+    """One volume of the local driver."""
+
+    name: str
+    size: int | None
+    """Docker's size of _data; None where Docker reports none (driver options, no _data)."""
+    disk: int
+    containers: tuple[str, ...]
+    anonymous: bool
+
+
+@dataclass(frozen=True)
+class BuildCacheItem:
+    """One BuildKit record."""
+
+    id: str
+    record_type: str
+    description: str
+    size: int | None
+    snapshot: str | None
+    last_used: str | None
+
+
+@dataclass(frozen=True)
+class BuildCacheReport:
+    """BuildKit's cache: its dirs in overlay2/ and its records."""
+
+    disk: int
+    size: int | None
+    """Sum of the records' sizes, when every one is known."""
+    records: tuple[BuildCacheItem, ...]
+
+
+@dataclass(frozen=True)
+class OrphanReport:
+    """A proven leftover and the bytes it holds."""
+
+    kind: str
+    path: str
+    disk: int
+    reason: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProblemReport:
+    """An inconsistency or unreadable piece; nothing to reclaim."""
+
+    kind: str
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OtherReport:
+    """Bytes under the root that belong to none of the named categories."""
+
+    name: str
+    disk: int
+
+
+@dataclass(frozen=True)
+class Reclaimable:
+    """What could go, as Docker figures it (`size`) and in allocated bytes (`disk`)."""
+
+    size: int | None
+    disk: int
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Allocated bytes per category; the categories add up to root_disk."""
+
+    images: int
+    containers: int
+    logs: int
+    volumes: int
+    build_cache: int
+    orphans: int
+    metadata: int
+    other: int
+    root_disk: int
+    reclaimable: int
+
+
+@dataclass(frozen=True)
+class FileSystem:
+    """The file system holding the root."""
+
+    total: int
+    used: int
+    free: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class DockerInfo:
+    """What is known of the Docker that wrote the root and of the daemon now."""
+
+    daemon_running: bool
+    daemon_pid: int | None
+    engine_id: bool
+    shared_size_rule: str
+    layers_size: int
+    """df's LayersSize: layers on the chain of a listed image."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything dockerdu found under one root."""
+
+    root: str
+    root_source: str
+    store: str
+    driver: str
+    generated_at: str
+    version: str
+    docker: DockerInfo
+    images: tuple[ImageReport, ...]
+    containers: tuple[ContainerReport, ...]
+    volumes: tuple[VolumeReport, ...]
+    build_cache: BuildCacheReport
+    orphans: tuple[OrphanReport, ...]
+    problems: tuple[ProblemReport, ...]
+    other: tuple[OtherReport, ...]
+    totals: Totals
+    reclaimable: dict[str, Reclaimable]
+    filesystem: FileSystem | None
+    incomplete: tuple[str, ...] = field(default=())
+    """Figures computed from partial data, by name; empty when all are whole."""
+    notes: tuple[str, ...] = field(default=())
+    schema: str = SCHEMA
