@@ -454,6 +454,9 @@ def _mark_links(index: Index, ov: Overlay2Scan) -> None:
         if link.target_dir is not None and link.target_dir in ov.dirs:
             pointed[link.target_dir] = link.name
             index.mark(rel, index.dir_owner.get(link.target_dir, METADATA))
+        elif link.target_dir is not None and link.target_dir in index.dir_owner:
+            # The dir of a known layer is gone: that is its layer_dir_missing problem.
+            index.mark(rel, index.dir_owner[link.target_dir])
         elif not link.target_exists:
             index.orphans.append(
                 Orphan("link_broken", rel, f"short link to missing {link.raw_target!r}", (rel,))
