@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,24 @@ def test_python_dash_m(builder: RootBuilder) -> None:
     )
     assert json.loads(out.stdout)["totals"]["root_disk"] == du(root)
     assert out.stderr == ""
+
+
+def test_unreadable_root_as_unprivileged_user(builder: RootBuilder) -> None:
+    root = _root(builder)
+    root.chmod(0o700)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop to nobody with everything already imported, then run the CLI
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            result = runner.invoke(app, ["report", "--root", str(root)])
+            os.write(write_end, f"{result.exit_code}\n{result.stderr}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as f:
+        code, message = f.read().split("\n", 1)
+    assert int(code) == ExitCode.ROOT_UNREADABLE
+    assert "cannot be read by this user" in message
