@@ -59,7 +59,13 @@ class RootBuilder:
     def __init__(self, root: Path, engine_id: bool = True) -> None:
         self.root = root
         self.store = root / "image" / "overlay2"
-        for d in ("imagedb/content/sha256", "imagedb/metadata/sha256", "layerdb/sha256", "layerdb/mounts", "layerdb/tmp"):
+        for d in (
+            "imagedb/content/sha256",
+            "imagedb/metadata/sha256",
+            "layerdb/sha256",
+            "layerdb/mounts",
+            "layerdb/tmp",
+        ):
             (self.store / d).mkdir(parents=True, exist_ok=True)
         for d in ("overlay2/l", "containers", "volumes", "buildkit", "tmp", "network/files"):
             (root / d).mkdir(parents=True, exist_ok=True)
@@ -91,7 +97,10 @@ class RootBuilder:
 
     def add_layers(self, layer_files: list[Files]) -> list[Layer]:
         """Register a chain of layers (base first), reusing ones that already exist."""
-        diff_ids = [DiffID(_digest(json.dumps(sorted((k, v.hex()) for k, v in f.items())).encode())) for f in layer_files]
+        diff_ids = [
+            DiffID(_digest(json.dumps(sorted((k, v.hex()) for k, v in f.items())).encode()))
+            for f in layer_files
+        ]
         chain = chain_ids(diff_ids)
         out: list[Layer] = []
         for i, (files, diff_id, chain_id) in enumerate(zip(layer_files, diff_ids, chain, strict=True)):
@@ -114,7 +123,13 @@ class RootBuilder:
             out.append(layer)
         return out
 
-    def add_image(self, layer_files: list[Files], tags: list[str] = (), parent: str | None = None, created: str = "2026-01-01T00:00:00Z") -> str:  # type: ignore[assignment]
+    def add_image(
+        self,
+        layer_files: list[Files],
+        tags: list[str] = (),
+        parent: str | None = None,
+        created: str = "2026-01-01T00:00:00Z",
+    ) -> str:  # type: ignore[assignment]
         """An image over those layers, tagged `tags`; returns its ID."""
         layers = self.add_layers(layer_files)
         config = {
@@ -160,7 +175,9 @@ class RootBuilder:
             chain_links.append(layer.link)
             parent_file = self.store / "layerdb" / "sha256" / layer.chain_id[7:] / "parent"
             layer = self.layers[ChainID(parent_file.read_text())] if parent_file.exists() else None
-        init_name, init_link = self.layer_dir({".dockerenv": b"", "etc/hostname": b""}, chain_links, mount_id + "-init")
+        init_name, init_link = self.layer_dir(
+            {".dockerenv": b"", "etc/hostname": b""}, chain_links, mount_id + "-init"
+        )
         self.layer_dir(files, [init_link, *chain_links], mount_id)
         mdir = self.store / "layerdb" / "mounts" / cid
         mdir.mkdir()
@@ -177,9 +194,17 @@ class RootBuilder:
             "Image": image_id,
             "Driver": "overlay2",
             "Config": {"Image": name + "-image"},
-            "State": {"Running": state == "running", "Paused": False, "Restarting": False, "Dead": False, "StartedAt": started},
+            "State": {
+                "Running": state == "running",
+                "Paused": False,
+                "Restarting": False,
+                "Dead": False,
+                "StartedAt": started,
+            },
             "LogPath": str(cdir / f"{cid}-json.log"),
-            "MountPoints": {f"/v{i}": {"Type": "volume", "Name": v, "Driver": "local"} for i, v in enumerate(volumes)},
+            "MountPoints": {
+                f"/v{i}": {"Type": "volume", "Name": v, "Driver": "local"} for i, v in enumerate(volumes)
+            },
         }
         (cdir / "config.v2.json").write_text(json.dumps(config))
         (cdir / "hostconfig.json").write_text(json.dumps({"LogConfig": {"Type": "json-file", "Config": {}}}))

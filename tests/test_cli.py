@@ -48,7 +48,16 @@ def test_report_json_is_the_only_output(builder: RootBuilder) -> None:
     image = doc["images"][0]
     assert set(image) >= {"id", "tags", "size", "shared_size", "unique_size", "containers", "disk", "layers"}
     assert set(image["layers"][0]) >= {"chain_id", "diff_id", "cache_id", "size", "disk"}
-    assert set(doc["containers"][0]) >= {"id", "name", "image_id", "state", "rw_size", "rw_disk", "log_size", "volumes"}
+    assert set(doc["containers"][0]) >= {
+        "id",
+        "name",
+        "image_id",
+        "state",
+        "rw_size",
+        "rw_disk",
+        "log_size",
+        "volumes",
+    }
     assert doc["containers"][0]["name"] == "web\x1b[31mred"  # JSON escapes it as \u001b
 
 
@@ -76,7 +85,9 @@ def test_which(builder: RootBuilder) -> None:
     result = runner.invoke(app, ["which", layer.cache_id[:12], "--root", str(root)], catch_exceptions=False)
     assert result.exit_code == 0
     assert "base:1" in result.stdout
-    by_path = runner.invoke(app, ["which", f"overlay2/{layer.cache_id}/diff/bin/busybox", "--root", str(root)])
+    by_path = runner.invoke(
+        app, ["which", f"overlay2/{layer.cache_id}/diff/bin/busybox", "--root", str(root)]
+    )
     assert "base:1" in by_path.stdout
     by_link = runner.invoke(app, ["which", f"overlay2/l/{layer.link}", "--root", str(root)])
     assert "base:1" in by_link.stdout
@@ -98,7 +109,9 @@ def test_python_dash_m(builder: RootBuilder) -> None:
     root = _root(builder)
     out = subprocess.run(
         [sys.executable, "-m", "dockerdu", "report", "--root", str(root), "--format", "json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(out.stdout)["totals"]["root_disk"] == du(root)
     assert out.stderr == ""

@@ -47,7 +47,9 @@ def test_layer_unreferenced(healthy: RootBuilder) -> None:
     # An rmi interrupted after the image went, before its top layer was released.
     os.remove(healthy.store / "imagedb" / "content" / "sha256" / image[7:])
     healthy.repositories.pop("app")
-    healthy.repositories["app"] = {"app:1": next(i.id for i in scan(healthy.root).images if i.tags == ("app:1",))}
+    healthy.repositories["app"] = {
+        "app:1": next(i.id for i in scan(healthy.root).images if i.tags == ("app:1",))
+    }
     healthy._write_repositories()
     orphans, problems, _ = _found(healthy.root)
     assert orphans == {("layer_unreferenced", f"{STORE}/layerdb/sha256/{top.chain_id[7:]}")}
@@ -60,7 +62,9 @@ def test_container_layer_orphaned(healthy: RootBuilder) -> None:
     shutil.rmtree(healthy.root / "containers" / c.id)
     orphans, problems, disk = _found(healthy.root)
     assert orphans == {("container_layer_orphaned", f"{STORE}/layerdb/mounts/{c.id}")}
-    assert disk >= du(healthy.root / "overlay2" / c.mount_id, healthy.root / "overlay2" / f"{c.mount_id}-init")
+    assert disk >= du(
+        healthy.root / "overlay2" / c.mount_id, healthy.root / "overlay2" / f"{c.mount_id}-init"
+    )
 
 
 def test_container_dir_orphaned(healthy: RootBuilder) -> None:
@@ -78,7 +82,9 @@ def test_container_dir_orphaned(healthy: RootBuilder) -> None:
 
 
 def test_link_broken(healthy: RootBuilder) -> None:
-    os.symlink(f"../{secrets.token_hex(32)}/diff", healthy.root / "overlay2" / "l" / "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    os.symlink(
+        f"../{secrets.token_hex(32)}/diff", healthy.root / "overlay2" / "l" / "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    )
     orphans, _, _ = _found(healthy.root)
     assert orphans == {("link_broken", "overlay2/l/ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
 

@@ -34,13 +34,17 @@ def test_images_sizes_and_sharing(builder: RootBuilder) -> None:
         assert image.disk == sum(layer.disk or 0 for layer in image.layers)
         for layer in image.layers:
             link = builder.layers[layer.chain_id].link  # type: ignore[index]
-            assert layer.disk == du(builder.root / "overlay2" / layer.cache_id, builder.root / "overlay2" / "l" / link)
+            assert layer.disk == du(
+                builder.root / "overlay2" / layer.cache_id, builder.root / "overlay2" / "l" / link
+            )
 
 
 def test_totals_reconcile_with_du(builder: RootBuilder) -> None:
     image = builder.add_image([BASE, APP], ["app:1"])
     top = builder.image_chain([BASE, APP])[-1]
-    builder.add_container(image, top, "web", {"tmp/out": b"o" * 5000}, state="running", volumes=("data",), log=b"l" * 3000)
+    builder.add_container(
+        image, top, "web", {"tmp/out": b"o" * 5000}, state="running", volumes=("data",), log=b"l" * 3000
+    )
     builder.add_volume("data", {"db": b"d" * 70_000})
     builder.add_volume("spare", {"x": b"x" * 9000})
     r = scan(builder.root)
