@@ -32,6 +32,11 @@ def _disk(m: Measurement, owner: Owner) -> int:
     return t.disk if t is not None else 0
 
 
+def _known_disk(m: Measurement, owner: Owner) -> int | None:
+    """An owner's disk, or None when its dirs were not walked (quick mode)."""
+    return None if owner in m.skipped else _disk(m, owner)
+
+
 def _layer_refs(index: Index, all_images: bool) -> dict[ChainID, int]:
     """How many images reference each chain ID, as Docker's Images() counts for SharedSize."""
     refs: dict[ChainID, int] = {}
@@ -52,7 +57,7 @@ def _image_report(
     for c in view.chain:
         layer = index.layers[c]
         owner = index.layer_owner.get(c)
-        ldisk = _disk(m, owner) if owner is not None and owner.key == layer.cache_id else None
+        ldisk = _known_disk(m, owner) if owner is not None and owner.key == layer.cache_id else None
         layers.append(
             LayerReport(
                 chain_id=c,
@@ -143,9 +148,11 @@ def account(
         ),
         key=lambda r: (-r.disk, r.name),
     )
-    category: dict[str, int] = {}
+    category: dict[str, int | None] = {}
     for owner, tally in m.tallies.items():
-        category[owner.category] = category.get(owner.category, 0) + tally.disk
+        category[owner.category] = (category.get(owner.category) or 0) + tally.disk
+    for owner in m.skipped:
+        category[owner.category] = None
     orphans = sorted(
         (
             OrphanReport(o.kind, o.path, _disk(m, Owner("orphans", o.path)), o.reason, o.paths)
@@ -157,7 +164,7 @@ def account(
         (OtherReport(o.key, t.disk) for o, t in m.tallies.items() if o.category == "other"),
         key=lambda r: (-r.disk, r.name),
     )
-    build_cache = _build_cache(index, m, category.get("build_cache", 0))
+    build_cache = _build_cache(index, m, category.get("build_cache") or 0)
     reclaimable = _reclaimable(index, m, images, containers, volumes, layers_size, build_cache, orphans, used)
     totals = Totals(
         images=category.get("images", 0),
@@ -168,8 +175,8 @@ def account(
         orphans=category.get("orphans", 0),
         metadata=category.get("metadata", 0),
         other=category.get("other", 0),
-        root_disk=m.root_disk,
-        reclaimable=sum(r.disk for r in reclaimable.values()),
+        root_disk=None if m.skipped else m.root_disk,
+        reclaimable=_sum(r.disk for r in reclaimable.values()),
     )
     problems = sorted(
         {ProblemReport(p.kind, p.path, p.reason) for p in (*index.problems, *m.problems)},
@@ -266,8 +273,8 @@ def _reclaimable(
 ) -> dict[str, Reclaimable]:
     # Docker's CLI (<= 28): LayersSize minus what images in use hold alone.
     image_size = layers_size - sum(i.size - i.shared_size for i in images if i.containers > 0)
-    image_disk = sum(
-        _disk(m, owner)
+    image_disk = _sum(
+        _known_disk(m, owner)
         for c, owner in index.layer_owner.items()
         if owner.category == "images" and c not in used
     )

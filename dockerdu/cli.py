@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,9 @@ from typing import Annotated, NoReturn
 import typer
 
 from . import __version__
+from .cache import default_cache_dir
 from .locate import Location, RootError, check_root, locate
+from .progress import progress_for
 from .render.json_ import render_json
 from .render.table import render_orphans_table, render_table
 from .report import Report
@@ -54,6 +57,24 @@ RootOption = Annotated[
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal error.")]
+QuickOption = Annotated[
+    bool,
+    typer.Option("--quick", help="Image figures from Docker's metadata alone: image layers are not walked."),
+]
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Where to remember image-layer walks "
+        "(default /var/cache/dockerdu as root, else the XDG cache dir).",
+        show_default=False,
+    ),
+]
+NoCacheOption = Annotated[
+    bool, typer.Option("--no-cache", help="Walk every layer afresh; read and write no cache.")
+]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Walker processes (0: one per core).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 
 def _version(value: bool) -> None:
@@ -100,18 +121,35 @@ def _located(root: Path | None) -> Location:
     return location
 
 
+def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, quiet: bool) -> Options:
+    return Options(
+        quick=quick,
+        cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+        jobs=jobs,
+        progress=None if quiet else progress_for(sys.stderr),
+    )
+
+
 def _emit(report: Report, fmt: OutputFormat, table: Callable[[Report], str]) -> None:
     sys.stdout.write(render_json(report) if fmt is OutputFormat.json else table(report))
 
 
 @app.command()
 def report(
-    root: RootOption = None, fmt: FormatOption = OutputFormat.table, debug: DebugOption = False
+    root: RootOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    quick: QuickOption = False,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
+    jobs: JobsOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Account for every byte under the root: images, containers, logs, volumes, build cache, orphans."""
 
     def work() -> ExitCode:
-        _emit(build_report(_located(root), Options()), fmt, render_table)
+        options = _options(quick, cache_dir, no_cache, jobs, quiet)
+        _emit(build_report(_located(root), options), fmt, render_table)
         return ExitCode.OK
 
     _run(debug, work)
@@ -119,12 +157,19 @@ def report(
 
 @app.command()
 def orphans(
-    root: RootOption = None, fmt: FormatOption = OutputFormat.table, debug: DebugOption = False
+    root: RootOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
+    jobs: JobsOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Only the orphans (reclaimable leftovers) and problems (inconsistencies)."""
 
     def work() -> ExitCode:
-        _emit(build_report(_located(root), Options()), fmt, render_orphans_table)
+        options = _options(False, cache_dir, no_cache, jobs, quiet)
+        _emit(build_report(_located(root), options), fmt, render_orphans_table)
         return ExitCode.OK
 
     _run(debug, work)
@@ -145,8 +190,6 @@ def which(
 
     def work() -> ExitCode:
         location = _located(root)
-        import time
-
         answers = which_query(index_root(location, Options(), time.time()), location.root, query)
         if not answers:
             _fail(f"nothing under {location.root} matches {query!r}", ExitCode.THRESHOLD_EXCEEDED)

@@ -8,6 +8,12 @@ inode once. Per-owner sums therefore add up to `du -sx -B1 ROOT`.
 Beside it, in the areas the index marks, it computes Docker's own size
 (pkg/directory.Size): the apparent size of every non-directory, each inode once
 per area, zero-size entries and directories skipped.
+
+Layer and volume dirs are walked as separate tasks, in worker processes when
+there are several cores. A task charges inodes with one link at once and hands
+back those with more, in the order it met them; merging the tasks in a fixed
+order then charges each such inode to its first sighting, so the figures do
+not depend on how the work was split or scheduled.
 """
 
 from __future__ import annotations
@@ -15,12 +21,16 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 
 from .index import METADATA, Mark, Owner
 from .model import Problem
 
 BLOCK = 512  # st_blocks unit on Linux, whatever the file system's block size
+# Below this many split-off dirs a pool costs more than it saves.
+MIN_TASKS_FOR_POOL = 8
 
 
 @dataclass
@@ -33,12 +43,35 @@ class Tally:
 
 
 @dataclass
-class SizeArea:
-    """Docker's size of one marked area (a layer's diff, a volume's _data)."""
+class AreaSize:
+    """Docker's size of one marked area (a layer's diff, a volume's _data, logs)."""
 
     size: int = 0
     files: int = 0
-    seen: set[int] = field(default_factory=set)
+
+
+@dataclass
+class TaskResult:
+    """What one task's walk found; multi-link inodes are left for the merge to charge."""
+
+    tallies: dict[Owner, Tally] = field(default_factory=dict)
+    areas: dict[str, AreaSize] = field(default_factory=dict)
+    links: dict[int, tuple[int, Owner]] = field(default_factory=dict)
+    """inode -> (allocated bytes, owner at first sighting), in sighting order."""
+    problems: list[Problem] = field(default_factory=list)
+    entries: int = 0
+
+
+@dataclass(frozen=True)
+class Task:
+    """A subtree to walk: where, as what, and the marks that lie below it."""
+
+    path: str
+    rel: str
+    owner: Owner
+    area: str | None
+    marks: dict[str, Mark]
+    parents: frozenset[str]
 
 
 @dataclass
@@ -50,9 +83,23 @@ class Measurement:
     files: dict[str, int]
     root_disk: int
     problems: list[Problem]
+    skipped: frozenset[Owner] = frozenset()
+    """Owners whose dirs were not walked (quick mode): their disk is unknown."""
+    entries: int = 0
 
 
 Progress = Callable[[int, int], None]
+
+
+class TaskCache:
+    """Remembered results of tasks whose dirs cannot have changed; see dockerdu.cache."""
+
+    def lookup(self, task: Task) -> TaskResult | None:  # pragma: no cover - interface
+        """A remembered result for `task`, or None."""
+        return None
+
+    def store(self, task: Task, result: TaskResult) -> None:  # pragma: no cover - interface
+        """Remember `result` for `task` if it may be."""
 
 
 def mount_points(root: str) -> frozenset[str]:
@@ -79,17 +126,28 @@ def _unescape_mountinfo(text: str) -> str:
     return text
 
 
-def measure(
-    root: str,
-    marks: Mapping[str, Mark],
-    parents: frozenset[str],
-    progress: Progress | None = None,
-) -> Measurement:
-    """Walk `root` once and charge every inode to the owner the marks give its place."""
-    tallies: dict[Owner, Tally] = {}
-    areas: dict[str, SizeArea] = {}
-    problems: list[Problem] = []
-    skip = mount_points(root)
+@dataclass(frozen=True)
+class _Context:
+    dev: int
+    skip: frozenset[str]
+    prefix_len: int
+
+
+def _walk(
+    task: Task,
+    ctx: _Context,
+    split: Callable[[Task], bool] | None = None,
+) -> TaskResult:
+    """Walk `task.path` (charging the dir itself); `split` may take subtrees off as tasks."""
+    res = TaskResult()
+    tallies = res.tallies
+    areas = res.areas
+    links = res.links
+    marks = task.marks
+    parents = task.parents
+    dev = ctx.dev
+    skip = ctx.skip
+    s_isdir = stat.S_ISDIR
 
     def tally_of(owner: Owner) -> Tally:
         t = tallies.get(owner)
@@ -97,27 +155,42 @@ def measure(
             t = tallies[owner] = Tally()
         return t
 
-    top = os.lstat(root)
-    dev = top.st_dev
-    root_tally = tally_of(METADATA)
-    root_tally.disk += top.st_blocks * BLOCK
-    root_tally.inodes += 1
-    total = top.st_blocks * BLOCK
+    def area_of(key: str) -> AreaSize:
+        a = areas.get(key)
+        if a is None:
+            a = areas[key] = AreaSize()
+        return a
+
+    try:
+        top = os.lstat(task.path)
+    except FileNotFoundError:
+        return res
+    except OSError as e:
+        res.problems.append(Problem("path_unreadable", task.rel, e.strerror or str(e)))
+        tally_of(task.owner).incomplete = True
+        return res
+    if top.st_dev != dev:
+        return res
+    top_tally = tally_of(task.owner)
+    top_tally.disk += top.st_blocks * BLOCK
+    top_tally.inodes += 1
     count = 1
-    seen: set[int] = set()  # inodes with more than one link, already charged
-    prefix_len = len(root.rstrip("/")) + 1
-    # (path, root-relative path when marks lie below it else None, tally, size area)
-    stack: list[tuple[str, str | None, Tally, SizeArea | None]] = [(root, "", root_tally, None)]
-    s_isdir = stat.S_ISDIR
+    # Inodes with more than one link seen in each Docker-size area: pkg/directory.Size
+    # counts an inode once per call.
+    area_seen: dict[int, set[int]] = {}
+    # (path, root-relative path when marks lie below it else None, owner, tally, area key, area)
+    stack: list[tuple[str, str | None, Owner, Tally, str | None, AreaSize | None]] = [
+        (task.path, task.rel, task.owner, top_tally, task.area, area_of(task.area) if task.area else None)
+    ]
     while stack:
-        path, rel, tally, area = stack.pop()
+        path, rel, owner, tally, area_key, area = stack.pop()
         try:
             it = os.scandir(path)
         except FileNotFoundError:
             continue  # removed while we walked
         except OSError as e:
             tally.incomplete = True
-            problems.append(Problem("path_unreadable", path[prefix_len:], e.strerror or str(e)))
+            res.problems.append(Problem("path_unreadable", path[ctx.prefix_len :], e.strerror or str(e)))
             continue
         look = rel is not None and rel in parents
         with it:
@@ -128,52 +201,165 @@ def measure(
                     continue
                 except OSError as e:
                     tally.incomplete = True
-                    problems.append(Problem("path_unreadable", entry.path[prefix_len:], e.strerror or str(e)))
+                    res.problems.append(
+                        Problem("path_unreadable", entry.path[ctx.prefix_len :], e.strerror or str(e))
+                    )
                     continue
                 if st.st_dev != dev:
                     continue  # a mount point: not ours to count
-                t, a, child_rel = tally, area, None
+                o, t, k, a, child_rel = owner, tally, area_key, area, None
                 if look:
                     child_rel = f"{rel}/{entry.name}" if rel else entry.name
                     mark = marks.get(child_rel)
                     if mark is not None:
                         if mark.owner is not None:
-                            t = tally_of(mark.owner)
+                            o = mark.owner
+                            t = tally_of(o)
                         if mark.size_key is not None:
-                            a = areas.setdefault(mark.size_key, SizeArea())
+                            k = mark.size_key
+                            a = area_of(k)
+                count += 1
                 if s_isdir(st.st_mode):
                     if skip and entry.path in skip:
                         continue
-                    blocks = st.st_blocks * BLOCK
-                    t.disk += blocks
+                    if split is not None and child_rel is not None:
+                        sub = Task(entry.path, child_rel, o, k, marks, parents)
+                        if split(sub):
+                            continue
+                    t.disk += st.st_blocks * BLOCK
                     t.inodes += 1
-                    total += blocks
-                    count += 1
-                    stack.append((entry.path, child_rel, t, a))
+                    stack.append((entry.path, child_rel, o, t, k, a))
                     continue
                 if st.st_nlink > 1:
                     ino = st.st_ino
-                    if a is not None and ino not in a.seen:
-                        a.seen.add(ino)
-                        a.size += st.st_size
-                        a.files += 1
-                    if ino in seen:
-                        continue
-                    seen.add(ino)
-                elif a is not None:
+                    if a is not None:
+                        seen = area_seen.setdefault(id(a), set())
+                        if ino not in seen:
+                            seen.add(ino)
+                            a.size += st.st_size
+                            a.files += 1
+                    if ino not in links:
+                        links[ino] = (st.st_blocks * BLOCK, o)
+                    continue
+                if a is not None:
                     a.files += 1
                     a.size += st.st_size
-                blocks = st.st_blocks * BLOCK
-                t.disk += blocks
+                t.disk += st.st_blocks * BLOCK
                 t.inodes += 1
-                total += blocks
-                count += 1
-        if progress is not None:
-            progress(count, total)
+    res.entries = count
+    return res
+
+
+def _run_task(task: Task, ctx: _Context) -> TaskResult:
+    return _walk(task, ctx)
+
+
+def _sub_marks(task_rel: str, marks: Mapping[str, Mark]) -> dict[str, Mark]:
+    prefix = task_rel + "/"
+    return {k: v for k, v in marks.items() if k.startswith(prefix)}
+
+
+def measure(
+    root: str,
+    marks: Mapping[str, Mark],
+    parents: frozenset[str],
+    progress: Progress | None = None,
+    *,
+    split_parents: frozenset[str] = frozenset(),
+    jobs: int = 1,
+    cache: TaskCache | None = None,
+    skip_owner: Callable[[Owner], bool] | None = None,
+) -> Measurement:
+    """Walk `root` once and charge every inode to the owner the marks give its place.
+
+    Dirs directly below a path in `split_parents` are walked as tasks of their own,
+    in `jobs` processes; `cache` may answer a task without walking it; owners for
+    which `skip_owner` is true are not walked at all (their disk stays unknown).
+    """
+    root = root.rstrip("/") or "/"
+    top = os.lstat(root)
+    ctx = _Context(top.st_dev, mount_points(root), len(root) + 1)
+    tasks: list[Task] = []
+    skipped: set[Owner] = set()
+
+    def split(task: Task) -> bool:
+        parent = task.rel.rsplit("/", 1)[0] if "/" in task.rel else ""
+        if parent not in split_parents:
+            return False
+        if skip_owner is not None and skip_owner(task.owner):
+            skipped.add(task.owner)
+            return True
+        tasks.append(Task(task.path, task.rel, task.owner, task.area, _sub_marks(task.rel, marks), parents))
+        return True
+
+    main_task = Task(root, "", METADATA, None, dict(marks), parents)
+    main = _walk(main_task, ctx, split)
+    results: list[TaskResult | None] = [None] * len(tasks)
+    pending: list[int] = []
+    for i, task in enumerate(tasks):
+        hit = cache.lookup(task) if cache is not None else None
+        if hit is not None:
+            results[i] = hit
+        else:
+            pending.append(i)
+    done = main.entries
+    if jobs > 1 and len(pending) >= MIN_TASKS_FOR_POOL:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+            futures: list[tuple[int, Future[TaskResult]]] = [
+                (i, _submit(pool, tasks[i], ctx)) for i in pending
+            ]
+            for i, fut in futures:
+                results[i] = fut.result()
+                done += results[i].entries  # type: ignore[union-attr]
+                if progress is not None:
+                    progress(done, 0)
+    else:
+        for i in pending:
+            results[i] = _walk(tasks[i], ctx)
+            done += results[i].entries  # type: ignore[union-attr]
+            if progress is not None:
+                progress(done, 0)
+    if cache is not None:
+        for i in pending:
+            cache.store(tasks[i], results[i])  # type: ignore[arg-type]
+    return _merge([main, *(r for r in results if r is not None)], frozenset(skipped))
+
+
+def _submit(pool: Executor, task: Task, ctx: _Context) -> Future[TaskResult]:
+    return pool.submit(_run_task, task, ctx)
+
+
+def _merge(results: list[TaskResult], skipped: frozenset[Owner]) -> Measurement:
+    tallies: dict[Owner, Tally] = {}
+    areas: dict[str, AreaSize] = {}
+    problems: list[Problem] = []
+    seen: set[int] = set()
+    entries = 0
+    for res in results:
+        entries += res.entries
+        problems.extend(res.problems)
+        for owner, t in res.tallies.items():
+            mine = tallies.setdefault(owner, Tally())
+            mine.disk += t.disk
+            mine.inodes += t.inodes
+            mine.incomplete = mine.incomplete or t.incomplete
+        for key, a in res.areas.items():
+            ma = areas.setdefault(key, AreaSize())
+            ma.size += a.size
+            ma.files += a.files
+        for ino, (blocks, owner) in res.links.items():
+            if ino in seen:
+                continue
+            seen.add(ino)
+            mine = tallies.setdefault(owner, Tally())
+            mine.disk += blocks
+            mine.inodes += 1
     return Measurement(
         tallies=tallies,
         sizes={k: v.size for k, v in areas.items()},
         files={k: v.files for k, v in areas.items()},
-        root_disk=total,
+        root_disk=sum(t.disk for t in tallies.values()),
         problems=problems,
+        skipped=skipped,
+        entries=entries,
     )

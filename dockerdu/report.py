@@ -125,23 +125,23 @@ class Reclaimable:
     """What could go, as Docker figures it (`size`) and in allocated bytes (`disk`)."""
 
     size: int | None
-    disk: int
+    disk: int | None
 
 
 @dataclass(frozen=True)
 class Totals:
-    """Allocated bytes per category; the categories add up to root_disk."""
+    """Allocated bytes per category; they add up to root_disk. None: not measured (quick mode)."""
 
-    images: int
-    containers: int
-    logs: int
-    volumes: int
-    build_cache: int
-    orphans: int
-    metadata: int
-    other: int
-    root_disk: int
-    reclaimable: int
+    images: int | None
+    containers: int | None
+    logs: int | None
+    volumes: int | None
+    build_cache: int | None
+    orphans: int | None
+    metadata: int | None
+    other: int | None
+    root_disk: int | None
+    reclaimable: int | None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import psutil
 
 from . import __version__
 from .account import account
-from .index import Index, Scans, build_index
+from .cache import LayerCache
+from .index import METADATA, Index, Scans, build_index
 from .locate import Location, graph_drivers
 from .measure import Progress, measure
 from .model import Problem
@@ -31,6 +32,12 @@ class Options:
 
     driver: str = "overlay2"
     progress: Progress | None = None
+    jobs: int = 0
+    """Walker processes; 0 means one per core."""
+    cache_dir: Path | None = None
+    """Where to remember image-layer walks; None: no cache."""
+    quick: bool = False
+    """Take image figures from Docker's metadata alone: image layers are not walked."""
 
 
 def read_root(root: Path, driver: str = "overlay2") -> Scans:
@@ -84,6 +91,21 @@ def index_root(location: Location, options: Options, now: float) -> Index:
     return index
 
 
+def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None:
+    if options.cache_dir is None or options.quick:
+        return None
+    directory = options.cache_dir.resolve()
+    if directory == Path(root) or Path(root) in directory.parents:
+        index.notes.append(f"the cache dir {directory} lies under the Docker root: not used")
+        return None
+    layers = {
+        f"{options.driver}/{layer.cache_id}": layer.cache_id
+        for chain_id, layer in index.layers.items()
+        if index.layer_owner.get(chain_id, METADATA).category == "images"
+    }
+    return LayerCache(directory, root, layers)
+
+
 def filesystem_of(root: Path) -> FileSystem | None:
     """Size and fullness of the file system holding `root`."""
     try:
@@ -98,7 +120,23 @@ def build_report(location: Location, options: Options | None = None) -> Report:
     options = options or Options()
     now = time.time()
     index = index_root(location, options, now)
-    m = measure(str(location.root), index.marks, index.parents(), options.progress)
+    root = str(location.root)
+    cache = _layer_cache(index, options, root)
+    m = measure(
+        root,
+        index.marks,
+        index.parents(),
+        options.progress,
+        split_parents=frozenset({options.driver, "volumes"}),
+        jobs=options.jobs or os.cpu_count() or 1,
+        cache=cache,
+        skip_owner=(lambda owner: owner.category == "images") if options.quick else None,
+    )
+    if cache is not None:
+        try:
+            cache.save()
+        except OSError as e:
+            index.notes.append(f"the layer cache could not be written to {cache.path}: {e.strerror}")
     return account(
         index,
         m,

@@ -29,3 +29,9 @@ def scan(root: Path) -> Report:
 @pytest.fixture
 def builder(tmp_path: Path) -> RootBuilder:
     return RootBuilder(tmp_path / "docker")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the layer cache of CLI runs in a temp dir, never in /var/cache."""
+    monkeypatch.setenv("DOCKERDU_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

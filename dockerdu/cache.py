@@ -1,0 +1,138 @@
+"""Remember the walk of committed image layers: their contents never change.
+
+An entry is keyed by the layer's cache ID and proven current by what identifies
+its dir on disk: device, inode, ctime and mtime of `overlay2/<cache-id>` and of
+its `diff/`. A layer removed and re-created, or touched by anything, gets a new
+inode or ctime and is walked again. The file is JSON, written atomically, and
+thrown away whole if it is corrupt, of another schema, or of another root.
+Writable layers, volumes, logs and orphans are never cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .measure import AreaSize, Tally, Task, TaskCache, TaskResult
+
+SCHEMA = 1
+
+
+def default_cache_dir() -> Path:
+    """`$DOCKERDU_CACHE_DIR`, else `/var/cache/dockerdu` as root, else the XDG cache dir."""
+    if os.environ.get("DOCKERDU_CACHE_DIR"):
+        return Path(os.environ["DOCKERDU_CACHE_DIR"])
+    if os.geteuid() == 0:
+        return Path("/var/cache/dockerdu")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dockerdu"
+
+
+def _fingerprint(path: str) -> list[int] | None:
+    try:
+        d = os.lstat(path)
+        diff = os.lstat(os.path.join(path, "diff"))
+    except OSError:
+        return None
+    return [d.st_dev, d.st_ino, d.st_ctime_ns, d.st_mtime_ns, diff.st_ino, diff.st_ctime_ns, diff.st_mtime_ns]
+
+
+class LayerCache(TaskCache):
+    """Walk results of image-layer dirs under one root, kept in one JSON file."""
+
+    def __init__(self, directory: Path, root: str, layers: Mapping[str, str]) -> None:
+        """`layers` maps each cacheable dir (root-relative `overlay2/<cache-id>`) to its cache ID."""
+        self.root = root
+        self.layers = layers
+        self.path = directory / f"layers-{hashlib.sha256(root.encode()).hexdigest()[:16]}.json"
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.used: dict[str, dict[str, Any]] = {}
+        self.hits = 0
+        self._root_id = self._identify(root)
+        self._load()
+
+    @staticmethod
+    def _identify(root: str) -> list[int]:
+        st = os.stat(root)
+        return [st.st_dev, st.st_ino]
+
+    def _load(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                doc = json.loads(f.read(64 << 20))
+        except (OSError, ValueError):
+            return
+        if (
+            not isinstance(doc, dict)
+            or doc.get("schema") != SCHEMA
+            or doc.get("root") != self.root
+            or doc.get("root_id") != self._root_id
+            or not isinstance(doc.get("layers"), dict)
+        ):
+            return
+        self.entries = {k: v for k, v in doc["layers"].items() if isinstance(v, dict)}
+
+    def lookup(self, task: Task) -> TaskResult | None:
+        """The remembered walk of a layer dir, if the dir is provably the same."""
+        cache_id = self.layers.get(task.rel)
+        if cache_id is None:
+            return None
+        entry = self.entries.get(cache_id)
+        if entry is None or entry.get("fp") != _fingerprint(task.path):
+            return None
+        try:
+            result = TaskResult(
+                tallies={task.owner: Tally(int(entry["disk"]), int(entry["inodes"]))},
+                areas={f"layer:{cache_id}": AreaSize(int(entry["size"]), int(entry["files"]))},
+                links={int(i): (int(b), task.owner) for i, b in entry["links"]},
+                entries=int(entry["entries"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        self.used[cache_id] = entry
+        self.hits += 1
+        return result
+
+    def store(self, task: Task, result: TaskResult) -> None:
+        """Remember a layer dir's walk, unless anything about it was incomplete."""
+        cache_id = self.layers.get(task.rel)
+        fp = _fingerprint(task.path)
+        if cache_id is None or fp is None or result.problems or set(result.tallies) != {task.owner}:
+            return
+        tally = result.tallies[task.owner]
+        area = result.areas.get(f"layer:{cache_id}", AreaSize())
+        if tally.incomplete or any(owner != task.owner for _, owner in result.links.values()):
+            return
+        self.used[cache_id] = {
+            "fp": fp,
+            "disk": tally.disk,
+            "inodes": tally.inodes,
+            "size": area.size,
+            "files": area.files,
+            "entries": result.entries,
+            "links": [[i, b] for i, (b, _) in result.links.items()],
+        }
+
+    def save(self) -> None:
+        """Write the entries used by this run (dropping removed layers), atomically."""
+        if self.used == self.entries:
+            return
+        doc = {"schema": SCHEMA, "root": self.root, "root_id": self._root_id, "layers": self.used}
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".layers-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(doc, f, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
