@@ -1,0 +1,369 @@
+"""Read Docker's BuildKit build cache (graphdriver store) offline.
+
+Learned from Docker 26.1.5 (BuildKit 0.13) and 20.10.24 on overlay2, comparing
+with their `GET /system/df` `BuildCache[]`; both use the same files. The dbs
+are created, empty, when the daemon starts; `history.db` exists in 26.1 only.
+
+Files in `<root>/buildkit/` (all bbolt):
+
+- `metadata_v2.db`: the cache records. `_main/<record ID>/<field>`, each value
+  JSON `{"value": ..., "index": ...}` (an empty value means cleared):
+  `cache.snapshot` (snapshot key; empty means the record ID), `cache.parent`,
+  `cache.mergeParents`, `cache.lowerDiffParent`, `cache.upperDiffParent`,
+  `cache.equalMutable`, `snapshot.committed`, `snapshot.size` (bytes, -1 or
+  absent = not computed), `cache.description`, `cache.recordType` (absent =
+  "regular"), `cache.usageCount`, `cache.lastUsedAt`/`cache.createdAt` (Unix
+  ns), `cache.blob`, `cache.blobonly`, `cache.chainID`, `cache.deleted`.
+  `_index` and `_external` (content hashes) repeat record IDs. E.g.
+  `_main/aa3a4ge5outduu2jpqegaxyi9/cache.description = {"value":"mount / from
+  exec /bin/sh -c head -c 300000 /dev/urandom > /a.bin"}`.
+- `snapshots.db` (Docker's snapshot adapter): a bucket per snapshot key.
+  Prepare runs `overlay2.Create(<key>)` and stores `parent` (a key or a layer
+  `sha256:<chainID>`); `Commit(name, key)` stores `committed=<key>` in bucket
+  `<name>` and `iscommitted` in bucket `<key>`; exporting as a layer adds
+  `chainid`; `size` caches a computed usage. A key's overlay2 dir is its
+  `committed` value, else the key itself; a `sha256:` key or a bucket with
+  only `chainid` is a layerdb layer, whose dir is that layer's `cache-id`.
+- `containerdmeta.db`: `v1/buildkit/leases/<record ID>/snapshots/default/<key>`
+  and `v1/buildkit/content/blob/<digest>` (files in `buildkit/content/blobs/`).
+- `cache.db` (solver keys: `_backlinks`, `_byresult`, `_links`, `_result`) and
+  `history.db` (`_records`: build history protobufs) name no dir; not read.
+
+Record ID -> overlay2 dir (a BuildKit dir has a 25-char base-36 name and no
+layerdb entry until exported):
+
+- mutable records (no `snapshot.committed`: cache mounts, local sources,
+  some exec outputs): record ID = snapshot key = dir, e.g. cache mount
+  `7b8yyww55psc35o43hviz1tvq` -> `overlay2/7b8yyww55psc35o43hviz1tvq`;
+- committed records: `snapshots.db/<record ID>/committed` names the dir:
+  `aa3a4ge5outduu2jpqegaxyi9` -> `overlay2/fu50iy38ikw9zh082xejjv7vw`; once
+  exported, `chainid` there names the layer whose `cache-id` is that dir;
+- `FROM` records (`cache.blobonly`): `cache.snapshot = sha256:<chainID>` of the
+  base image layer, e.g. `897a19jfo1cvynh3wobrsd15o` -> the 64-hex `cache-id`
+  `248a1ed0d44b...` of an imported image's layer.
+
+Listing: every `_main` record except those marked `cache.deleted` and those
+whose `cache.equalMutable` names an existing record (the committed twin of a
+mutable record: the API shows the mutable one). Size, as BuildKit's
+`cacheRecord.size` and Docker's `snapshotter.Usage` compute it: the record's
+`snapshot.size` if >= 0; for a mutable record, its twin's; for a blob-only
+record 0 (+ its blob file, if any); else the layerdb `size` when the snapshot
+key is a layer; else `snapshots.db/<key>/size`; else None, and Docker's figure
+is then `directory.Size(overlay2/<snapshot_id>/diff)` (native overlay diff).
+Every `docker system df` or prune stores the sizes, so None only appears for
+records built since the last one. `BuilderSize` (API < 1.42) = sum of sizes;
+the docker 28 CLI's `system df` Build Cache SIZE and RECLAIMABLE sum only the
+records with Shared false (310242 = "310.2kB" of 1925130 in the 26.1 sample).
+A `df` also commits each mutable record that has no twin yet, which bumps its
+stored `cache.usageCount`/`cache.lastUsedAt` after answering.
+
+Offline `InUse` is false for every record: references live only in a running
+build. `Shared` (not reclaimable by a plain prune) holds when the record's own
+layer, `snapshots.db/<record ID>/chainid`, is a prefix chain of some image in
+imagedb (tagged or not), and then for all its ancestors; give those chain IDs
+as `image_chain_ids` to get it, else it is None. `last_used` is RFC3339Nano in
+UTC (the API prints the same instant in the daemon's zone).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dockerdu.bbolt import BoltError, Bucket, open_db
+from dockerdu.ids import CACHE_ID, DIGEST
+from dockerdu.model import Problem
+
+__all__ = ["BuildCacheRecord", "BuildCacheScan", "read_build_cache"]
+
+DBS = ("metadata_v2.db", "snapshots.db", "containerdmeta.db")
+_T = TypeVar("_T")
+_DECIMAL = re.compile(r"-?[0-9]{1,19}")
+
+
+@dataclass(frozen=True)
+class BuildCacheRecord:
+    """One build-cache record as `docker system df -v` lists it."""
+
+    id: str
+    snapshot_id: str | None
+    parent_ids: tuple[str, ...]
+    record_type: str
+    description: str
+    size: int | None
+    shared: bool | None
+    last_used: str | None
+    usage_count: int | None
+    chain_id: str | None = None
+    """`sha256:` chain ID of the image layer this record was exported as."""
+
+
+@dataclass(frozen=True)
+class BuildCacheScan:
+    """Everything read from `buildkit/`."""
+
+    records: tuple[BuildCacheRecord, ...]
+    snapshot_dirs: frozenset[str]
+    problems: tuple[Problem, ...]
+    complete: bool
+
+
+class _Bad(Exception):
+    """A value in an otherwise readable db does not parse."""
+
+
+def _rfc3339(ns: int) -> str | None:
+    """Unix nanoseconds as Go's RFC3339Nano in UTC (trailing zeros trimmed)."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    try:
+        base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    except (OverflowError, OSError, ValueError):
+        return None
+    return base + (f".{frac:09d}".rstrip("0") if frac else "") + "Z"
+
+
+def _decimal(text: str | None) -> int | None:
+    return int(text) if text is not None and _DECIMAL.fullmatch(text) else None
+
+
+def _record_fields(bucket: Bucket) -> dict[str, Any]:
+    """Decode one `_main/<id>` bucket: key -> JSON "value" (cleared keys omitted)."""
+    fields: dict[str, Any] = {}
+    for key, raw in bucket.items():
+        if isinstance(raw, Bucket) or not raw:
+            continue
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise _Bad(f"bad JSON in {key.decode(errors='replace')}") from exc
+        if isinstance(value, dict):
+            fields[key.decode(errors="replace")] = value.get("value")
+    return fields
+
+
+def _str(fields: dict[str, Any], key: str) -> str:
+    value = fields.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _int(fields: dict[str, Any], key: str) -> int | None:
+    value = fields.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _small_file(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(256).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+class _Layers:
+    """layerdb lookups (`image/<driver>/layerdb/sha256/<hex>/{size,cache-id}`)."""
+
+    def __init__(self, root: Path) -> None:
+        try:
+            self.dbs = sorted(p / "layerdb" / "sha256" for p in (root / "image").iterdir())
+        except OSError:
+            self.dbs = []
+
+    def _file(self, chain_id: str, name: str) -> str | None:
+        if not DIGEST.fullmatch(chain_id):
+            return None
+        for db in self.dbs:
+            text = _small_file(db / chain_id[7:] / name)
+            if text is not None:
+                return text
+        return None
+
+    def size(self, chain_id: str) -> int | None:
+        return _decimal(self._file(chain_id, "size"))
+
+    def cache_id(self, chain_id: str) -> str | None:
+        text = self._file(chain_id, "cache-id")
+        return text if text is not None and CACHE_ID.fullmatch(text) else None
+
+
+def _read_snapshots(root: Bucket) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for key, sub in root.items():
+        if isinstance(sub, Bucket):
+            out[key.decode(errors="replace")] = {
+                k.decode(errors="replace"): v.decode(errors="replace")
+                for k, v in sub.items()
+                if isinstance(v, bytes)
+            }
+    return out
+
+
+def _read_leases(root: Bucket) -> set[str]:
+    keys: set[str] = set()
+    path = (b"v1", b"buildkit", b"leases")
+    bucket: Bucket | None = root
+    for part in path:
+        bucket = bucket.bucket(part) if bucket is not None else None
+    if bucket is None:
+        return keys
+    for lease in bucket.values():
+        if isinstance(lease, Bucket):
+            snaps = lease.bucket(b"snapshots")
+            default = snaps.bucket(b"default") if snaps is not None else None
+            if default is not None:
+                keys.update(k.decode(errors="replace") for k in default)
+    return keys
+
+
+def _parents(fields: dict[str, Any]) -> tuple[str, ...]:
+    if parent := _str(fields, "cache.parent"):
+        return (parent,)
+    merge = fields.get("cache.mergeParents")
+    if isinstance(merge, list) and merge:
+        return tuple(p for p in merge if isinstance(p, str))
+    return tuple(
+        p
+        for p in (
+            _str(fields, "cache.lowerDiffParent"),
+            _str(fields, "cache.upperDiffParent"),
+        )
+        if p
+    )
+
+
+def read_build_cache(buildkit_dir: Path, image_chain_ids: Collection[str] | None = None) -> BuildCacheScan:
+    """Read the build-cache records and the overlay2 dirs BuildKit holds.
+
+    `image_chain_ids`: every prefix chain ID (`sha256:...`) of every image in
+    imagedb; when given, `shared` is computed as Docker does, else None.
+    """
+    root = buildkit_dir.parent
+    problems: list[Problem] = []
+
+    def guarded(name: str, read: Callable[[Bucket], _T], default: _T) -> _T:
+        path = buildkit_dir / name
+        if not path.is_file():
+            return default
+        for attempt in (1, 2):  # a copy torn by a concurrent commit reads fine the next time
+            try:
+                return read(open_db(path))
+            except OSError as exc:  # noqa: PERF203 (two attempts at most)
+                problems.append(_problem(name, exc.strerror or str(exc)))
+                return default
+            except (BoltError, _Bad, UnicodeDecodeError) as exc:
+                if attempt == 2 or not isinstance(exc, BoltError):
+                    problems.append(_problem(name, str(exc)))
+                    return default
+        return default
+
+    def read_main(db: Bucket) -> dict[str, dict[str, Any]]:
+        main = db.bucket(b"_main")
+        out: dict[str, dict[str, Any]] = {}
+        for key, sub in main.items() if main is not None else ():
+            if isinstance(sub, Bucket):
+                try:
+                    out[key.decode()] = _record_fields(sub)
+                except _Bad as exc:
+                    raise _Bad(f"record {key.decode(errors='replace')}: {exc}") from exc
+        return out
+
+    meta: dict[str, dict[str, Any]] = guarded("metadata_v2.db", read_main, {})
+    snaps: dict[str, dict[str, str]] = guarded("snapshots.db", _read_snapshots, {})
+    leased: set[str] = guarded("containerdmeta.db", _read_leases, set())
+    layers = _Layers(root)
+
+    def chain_of(key: str) -> str | None:
+        if key.startswith("sha256:"):
+            return key
+        return snaps.get(key, {}).get("chainid") or None
+
+    def dir_of(key: str) -> str | None:
+        bucket = snaps.get(key)
+        if key.startswith("sha256:") or (
+            bucket is not None and "committed" not in bucket and "chainid" in bucket
+        ):
+            chain = chain_of(key)
+            return layers.cache_id(chain) if chain else None
+        if bucket is None:
+            return None
+        name = bucket.get("committed") or key
+        return name if CACHE_ID.fullmatch(name) else None
+
+    twins = {_str(f, "cache.equalMutable"): rid for rid, f in meta.items() if _str(f, "cache.equalMutable")}
+
+    def size_of(rid: str, fields: dict[str, Any]) -> int | None:
+        own = _int(fields, "snapshot.size")
+        if own is not None and own >= 0:
+            return own
+        twin = meta.get(twins.get(rid, ""), {})
+        twin_size = _int(twin, "snapshot.size")
+        if twin_size is not None and twin_size >= 0:
+            return twin_size
+        usage: int | None = 0
+        if fields.get("cache.blobonly") is not True:
+            key = _str(fields, "cache.snapshot") or rid
+            chain = chain_of(key)
+            cached = _decimal(snaps.get(key, {}).get("size"))
+            usage = layers.size(chain) if chain else cached
+        blob = _str(fields, "cache.blob")
+        if usage is not None and DIGEST.fullmatch(blob):
+            try:
+                usage += (buildkit_dir / "content" / "blobs" / "sha256" / blob[7:]).stat().st_size
+            except OSError:
+                pass
+        return usage
+
+    listed = {
+        rid: f
+        for rid, f in meta.items()
+        if f.get("cache.deleted") is not True and _str(f, "cache.equalMutable") not in meta
+    }
+    parents = {rid: _parents(f) for rid, f in listed.items()}
+    shared: set[str] = set()
+    if image_chain_ids is not None:
+        wanted = set(image_chain_ids)
+        stack = [rid for rid in listed if chain_of(rid) in wanted]
+        while stack:
+            rid = stack.pop()
+            if rid not in shared:
+                shared.add(rid)
+                stack.extend(p for p in parents.get(rid, ()) if p in listed)
+
+    records = []
+    for rid, f in sorted(listed.items()):
+        count = _int(f, "cache.usageCount")
+        last = _int(f, "cache.lastUsedAt")
+        records.append(
+            BuildCacheRecord(
+                id=rid,
+                snapshot_id=dir_of(_str(f, "cache.snapshot") or rid),
+                parent_ids=parents[rid],
+                record_type=_str(f, "cache.recordType") or "regular",
+                description=_str(f, "cache.description"),
+                size=size_of(rid, f),
+                shared=(rid in shared) if image_chain_ids is not None else None,
+                last_used=_rfc3339(last) if count is not None and last else None,
+                usage_count=count or 0,
+                chain_id=chain_of(rid),
+            )
+        )
+
+    keys: set[str] = set(snaps) | leased
+    for rid, f in meta.items():
+        keys.update((rid, _str(f, "cache.snapshot"), _str(f, "cache.equalMutable")))
+    dirs = {d for d in map(dir_of, keys) if d}
+    dirs.update(b["committed"] for b in snaps.values() if CACHE_ID.fullmatch(b.get("committed", "")))
+    return BuildCacheScan(
+        records=tuple(records),
+        snapshot_dirs=frozenset(dirs),
+        problems=tuple(problems),
+        complete=not problems,
+    )
+
+
+def _problem(name: str, reason: str) -> Problem:
+    return Problem("metadata_unreadable", f"buildkit/{name}", reason[:200] or "unreadable")
