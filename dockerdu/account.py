@@ -240,13 +240,17 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
 
 def _build_cache(index: Index, m: Measurement, disk: int) -> BuildCacheReport:
     records = index.buildkit.records
-    sizes = [r.size for r in records]
+    # A record built since Docker last stored its size: Docker would measure the dir as the walk did.
+    sizes = [
+        r.size if r.size is not None else m.sizes.get(f"layer:{r.snapshot_id}") if r.snapshot_id else None
+        for r in records
+    ]
     return BuildCacheReport(
         disk=disk,
         size=sum(s for s in sizes if s is not None) if all(s is not None for s in sizes) else None,
         records=tuple(
-            BuildCacheItem(r.id, r.record_type, r.description, r.size, r.snapshot_id, r.last_used)
-            for r in records
+            BuildCacheItem(r.id, r.record_type, r.description, size, r.snapshot_id, r.last_used)
+            for r, size in zip(records, sizes, strict=True)
         ),
     )
 

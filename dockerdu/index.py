@@ -416,7 +416,7 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
                 owner = UNATTRIBUTED
             index.dir_owner[name] = owner
         index.mark(f"overlay2/{name}", owner)
-        if owner.category == "images":
+        if owner.category in ("images", "build_cache"):
             index.mark(f"overlay2/{name}/diff", size_key=f"layer:{name}")
 
 

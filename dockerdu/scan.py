@@ -13,6 +13,7 @@ import psutil
 from . import __version__
 from .account import account
 from .cache import LayerCache
+from .chain import chain_ids
 from .index import METADATA, Index, Scans, build_index
 from .locate import Location, graph_drivers
 from .measure import Progress, measure
@@ -45,6 +46,8 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
     store = root / "image" / driver
     rel = f"image/{driver}"
     references, ref_problems = read_references(store, rel)
+    imagedb = read_imagedb(store, rel)
+    chains = {c for image in imagedb.images.values() for c in chain_ids(image.diff_ids)}
     try:
         top = tuple(sorted(os.listdir(root)))
     except OSError:
@@ -52,12 +55,12 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
     return Scans(
         driver=driver,
         references=references,
-        imagedb=read_imagedb(store, rel),
+        imagedb=imagedb,
         layerdb=read_layerdb(store, rel),
         overlay2=read_overlay2(root / driver, driver),
         containers=read_containers(root / "containers"),
         volumes=read_volumes(root / "volumes"),
-        buildkit=read_build_cache(root / "buildkit"),
+        buildkit=read_build_cache(root / "buildkit", chains),
         engine_id=os.path.lexists(root / "engine-id"),
         top_entries=top,
         image_drivers=tuple(graph_drivers(root)),
