@@ -21,12 +21,14 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from typing import TYPE_CHECKING
 
 from .index import METADATA, Mark, Owner
 from .model import Problem
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 BLOCK = 512  # st_blocks unit on Linux, whatever the file system's block size
 # Below this many split-off dirs a pool costs more than it saves.
@@ -304,6 +306,10 @@ def measure(
             pending.append(i)
     done = main.entries
     if jobs > 1 and len(pending) >= MIN_TASKS_FOR_POOL:
+        # Imported here: a small root never pays for starting a pool.
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
             futures: list[tuple[int, Future[TaskResult]]] = [
                 (i, _submit(pool, tasks[i], ctx)) for i in pending
