@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time  # noqa: F401  (used by the wrapper's text)
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
