@@ -126,10 +126,10 @@ class RootBuilder:
     def add_image(
         self,
         layer_files: list[Files],
-        tags: list[str] = (),
+        tags: tuple[str, ...] | list[str] = (),
         parent: str | None = None,
         created: str = "2026-01-01T00:00:00Z",
-    ) -> str:  # type: ignore[assignment]
+    ) -> str:
         """An image over those layers, tagged `tags`; returns its ID."""
         layers = self.add_layers(layer_files)
         config = {

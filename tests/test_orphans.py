@@ -27,7 +27,7 @@ def healthy(builder: RootBuilder) -> RootBuilder:
     return builder
 
 
-def _found(root: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]], int]:
+def _found(root: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]], int | None]:
     r = scan(root)
     assert r.totals.root_disk == du(root)
     return {(o.kind, o.path) for o in r.orphans}, {(p.kind, p.path) for p in r.problems}, r.totals.orphans
