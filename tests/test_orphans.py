@@ -27,9 +27,10 @@ def healthy(builder: RootBuilder) -> RootBuilder:
     return builder
 
 
-def _found(root: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]], int | None]:
+def _found(root: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]], int]:
     r = scan(root)
     assert r.totals.root_disk == du(root)
+    assert r.totals.orphans is not None
     return {(o.kind, o.path) for o in r.orphans}, {(p.kind, p.path) for p in r.problems}, r.totals.orphans
 
 
