@@ -57,7 +57,9 @@ def _image_report(
     for c in view.chain:
         layer = index.layers[c]
         owner = index.layer_owner.get(c)
-        ldisk = _known_disk(m, owner) if owner is not None and owner.key == layer.cache_id else None
+        ldisk = None
+        if layer.cache_id in index.overlay2_dirs and owner is not None and owner.key == layer.cache_id:
+            ldisk = _known_disk(m, owner)
         layers.append(
             LayerReport(
                 chain_id=c,

@@ -113,6 +113,8 @@ class Index:
     dir_owner: dict[str, Owner] = field(default_factory=dict)
     """overlay2 dir name -> owner."""
     notes: list[str] = field(default_factory=list)
+    overlay2_dirs: frozenset[str] = frozenset()
+    """Names of the dirs present under overlay2/."""
 
     def mark(self, relpath: str, owner: Owner | None = None, size_key: str | None = None) -> None:
         """Charge `relpath` (and below) to `owner`; count Docker's size of it under `size_key`."""
@@ -151,6 +153,7 @@ def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
         volumes=scans.volumes,
         buildkit=scans.buildkit,
         shared_rule="all images (Docker >= 23.0)" if scans.engine_id else "listed images (Docker < 23.0)",
+        overlay2_dirs=frozenset(scans.overlay2.dirs),
     )
     index.problems.extend(scans.problems)
     for top in scans.top_entries:
