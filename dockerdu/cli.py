@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import enum
+import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from . import __version__
+from .audit import (
+    Busy,
+    HistoryError,
+    UsageError,
+    audit_lines,
+    echo_lines,
+    message_stream,
+    render,
+    run_audit,
+    settings,
+    write_output,
+)
+from .audit import since as growth_since
 from .cache import default_cache_dir
+from .growth import Growth
+from .imageinfo import DEFAULT_OFFENDERS, RefError, image_doc
 from .locate import Location, RootError, check_root, locate
 from .progress import progress_for
-from .render.json_ import render_json
+from .render.image import render_image_json, render_image_table
 from .render.table import render_orphans_table, render_table
 from .report import Report
 from .scan import Options, build_report, index_root
+from .thresholds import parse_size
 from .which import which as which_query
 
 
@@ -31,6 +48,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     ROOT_UNREADABLE = 3
     INTERNAL_ERROR = 4
+    AUDIT_RUNNING = 5
+    """audit: another audit holds the lock beside the history file."""
 
 
 class OutputFormat(str, enum.Enum):
@@ -38,12 +57,16 @@ class OutputFormat(str, enum.Enum):
 
     table = "table"
     json = "json"
+    prometheus = "prometheus"
+    csv = "csv"
 
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Where the disk under Docker's data root went, and what can safely go.",
+    # NO_COLOR (no-color.org): plain help and usage errors, without Rich's styles.
+    rich_markup_mode=None if os.environ.get("NO_COLOR") else "rich",
 )
 
 RootOption = Annotated[
@@ -75,6 +98,23 @@ NoCacheOption = Annotated[
 ]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Walker processes (0: one per core).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write to FILE atomically (temp file + rename) instead of stdout."),
+]
+HistoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--history",
+        help="Audit history. Default: /var/lib/dockerdu/history.jsonl as root, "
+        "else $XDG_DATA_HOME/dockerdu/history.jsonl.",
+        show_default=False,
+    ),
+]
+
+
+def _size(name: str, what: str) -> Any:
+    return typer.Option(name, parser=parse_size, metavar="SIZE", help=f"Breach when {what} (10G, 500MiB…).")
 
 
 def _version(value: bool) -> None:
@@ -102,6 +142,10 @@ def _run(debug: bool, work: Callable[[], ExitCode]) -> None:
         code = work()
     except RootError as e:
         _fail(str(e), ExitCode.ROOT_UNREADABLE)
+    except (UsageError, HistoryError) as e:
+        _fail(str(e), ExitCode.USAGE)
+    except Busy as e:
+        _fail(str(e), ExitCode.AUDIT_RUNNING)
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as e:  # noqa: BLE001 - the one place a bug becomes a message
@@ -130,8 +174,14 @@ def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, qui
     )
 
 
-def _emit(report: Report, fmt: OutputFormat, table: Callable[[Report], str]) -> None:
-    sys.stdout.write(render_json(report) if fmt is OutputFormat.json else table(report))
+def _emit(
+    report: Report,
+    fmt: OutputFormat,
+    table: Callable[[Report], str],
+    growth: Growth | None = None,
+    output: Path | None = None,
+) -> None:
+    write_output(render(report, fmt.value, table, growth), output)
 
 
 @app.command()
@@ -143,13 +193,24 @@ def report(
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
     quiet: QuietOption = False,
+    since: Annotated[
+        bool, typer.Option("--since", help="Add the growth since the last audit in the history.")
+    ] = False,
+    history: HistoryOption = None,
+    output: OutputOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Account for every byte under the root: images, containers, logs, volumes, build cache, orphans."""
 
     def work() -> ExitCode:
+        if since and fmt is OutputFormat.csv:
+            raise UsageError("--since has no CSV form (one row per object); use table, json or prometheus")
         options = _options(quick, cache_dir, no_cache, jobs, quiet)
-        _emit(build_report(_located(root), options), fmt, render_table)
+        report = build_report(_located(root), options)
+        growth = growth_since(history, report) if since else None
+        if since and growth is None:
+            typer.echo(f"dockerdu: no previous audit of {report.root} in the history", err=True)
+        _emit(report, fmt, render_table, growth, output)
         return ExitCode.OK
 
     _run(debug, work)
@@ -196,6 +257,95 @@ def which(
         for line in answers:
             typer.echo(line)
         return ExitCode.OK
+
+    _run(debug, work)
+
+
+@app.command()
+def image(
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="REF", help="Images: a tag, an image ID or a unique ID prefix.", show_default=False
+        ),
+    ],
+    root: RootOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    top: Annotated[
+        int, typer.Option("--top", min=0, help="List the N largest files or dirs each layer adds.")
+    ] = 0,
+    offenders: Annotated[
+        int, typer.Option("--offenders", min=0, help="List the N largest hidden (wasted) paths.")
+    ] = DEFAULT_OFFENDERS,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Full instructions and image IDs.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Why an image is big: its layers, the instruction behind each, shared and wasted bytes."""
+
+    def work() -> ExitCode:
+        try:
+            doc = image_doc(_located(root), refs, top=top, offenders=offenders)
+        except RefError as e:
+            _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
+        sys.stdout.write(
+            render_image_json(doc) if fmt is OutputFormat.json else render_image_table(doc, no_trunc)
+        )
+        return ExitCode.OK
+
+    _run(debug, work)
+
+
+@app.command()
+def audit(
+    root: RootOption = None,
+    fmt: Annotated[
+        OutputFormat | None,
+        typer.Option("--format", "-f", help="Also write the report (to stdout or --output)."),
+    ] = None,
+    output: OutputOption = None,
+    max_fs_used_percent: Annotated[
+        float | None,
+        typer.Option(min=0, max=100, help="Breach when the root's file system is fuller (percent)."),
+    ] = None,
+    max_orphans: Annotated[int | None, _size("--max-orphans", "orphans hold more")] = None,
+    max_log: Annotated[int | None, _size("--max-log", "any one container's logs hold more")] = None,
+    max_reclaimable: Annotated[int | None, _size("--max-reclaimable", "more could be reclaimed")] = None,
+    max_growth: Annotated[int | None, _size("--max-growth", "the root grew more since the last audit")] = (
+        None
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="Defaults for these options ([audit]). Default: /etc/dockerdu.toml.")
+    ] = None,
+    history: HistoryOption = None,
+    history_keep: Annotated[int | None, typer.Option(min=1, help="Audits kept in the history [400].")] = (
+        None
+    ),
+    timeout: Annotated[
+        float | None, typer.Option(min=0.001, metavar="SECONDS", help="Abort a scan that takes longer.")
+    ] = None,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
+    jobs: JobsOption = 0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print every check, the growth, the history.")
+    ] = False,
+    debug: DebugOption = False,
+) -> None:
+    """For cron and timers: check thresholds (one line per breach, exit 1), record the history."""
+
+    def work() -> ExitCode:
+        if output is not None and fmt is None:
+            raise UsageError("--output needs --format")
+        given = {
+            "root": root, "max-fs-used-percent": max_fs_used_percent, "max-orphans": max_orphans,
+            "max-log": max_log, "max-reclaimable": max_reclaimable, "max-growth": max_growth,
+            "history": history, "history-keep": history_keep, "timeout": timeout,
+        }  # fmt: skip
+        result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
+        if fmt is not None:
+            _emit(result.report, fmt, render_table, result.growth, output)
+        echo_lines(audit_lines(result, verbose), message_stream(fmt and fmt.value, output))
+        return ExitCode.THRESHOLD_EXCEEDED if result.breached else ExitCode.OK
 
     _run(debug, work)
 
