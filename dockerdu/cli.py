@@ -314,12 +314,11 @@ def audit(
         None
     ),
     config: Annotated[
-        Path | None, typer.Option(help="Defaults for these options ([audit]). Default: /etc/dockerdu.toml.")
+        Path | None,
+        typer.Option(help="Defaults for these options (its audit table); default /etc/dockerdu.toml."),
     ] = None,
     history: HistoryOption = None,
-    history_keep: Annotated[int | None, typer.Option(min=1, help="Audits kept in the history [400].")] = (
-        None
-    ),
+    history_keep: Annotated[int | None, typer.Option(min=1, help="Audits the history keeps (400).")] = None,
     timeout: Annotated[
         float | None, typer.Option(min=0.001, metavar="SECONDS", help="Abort a scan that takes longer.")
     ] = None,

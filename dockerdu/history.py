@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .report import Report
-from .utf8 import valid_text
+from .text import clean as valid_text
 
 SCHEMA = "dockerdu.history/1"
 SYSTEM_HISTORY = Path("/var/lib/dockerdu/history.jsonl")

@@ -6,12 +6,25 @@ import unicodedata
 
 
 def clean(s: str) -> str:
-    """Valid Unicode for machine formats: undecodable bytes become `\\xNN` text."""
+    """Valid Unicode for machine formats.
+
+    Undecodable bytes of a file name (lone surrogates U+DC80..U+DCFF) become `\\xNN`
+    text; any other lone surrogate (e.g. `\\ud800` escaped in a JSON file) `\\uNNNN`.
+    """
     try:
         s.encode("utf-8")
         return s
     except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return "".join(_char(ch) for ch in s)
+
+
+def _char(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"\\u{code:04x}"
+    return ch
 
 
 def display(s: str) -> str:

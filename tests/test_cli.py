@@ -136,3 +136,14 @@ def test_unreadable_root_as_unprivileged_user(builder: RootBuilder) -> None:
         code, message = f.read().split("\n", 1)
     assert int(code) == ExitCode.ROOT_UNREADABLE
     assert "cannot be read by this user" in message
+
+
+def test_lone_surrogate_in_a_container_name(builder: RootBuilder) -> None:
+    root = _root(builder)
+    config = next((root / "containers").glob("*/config.v2.json"))
+    config.write_text(config.read_text().replace('"Name": "/web', '"Name": "/\\ud800web'))
+    result = runner.invoke(app, ["report", "--root", str(root), "-f", "json"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["containers"][0]["name"].startswith("\\ud800web")
+    table = runner.invoke(app, ["report", "--root", str(root)], catch_exceptions=False)
+    assert table.exit_code == 0 and "\\ud800web" in table.stdout

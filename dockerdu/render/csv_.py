@@ -28,7 +28,7 @@ import io
 from collections.abc import Iterator
 
 from ..report import Report
-from ..utf8 import valid_text
+from ..text import clean as valid_text
 
 COLUMNS = (
     "kind", "id", "name", "type", "size", "disk", "shared_size", "unique_size", "unique_disk",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..growth import Growth
 from ..report import ImageReport, Report
-from ..utf8 import valid_text
+from ..text import clean as valid_text
 
 Labels = tuple[tuple[str, str], ...]
 Sample = tuple[Labels, float | int | None]
