@@ -225,6 +225,18 @@ def have_docker(version: Version) -> bool:
     return docker_unavailable(version) is None
 
 
+def require_docker(version: Version) -> None:
+    """Skip the calling test when Docker `version` cannot run here; in CI (CI set), fail it."""
+    import pytest
+
+    reason = docker_unavailable(version)
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"Docker {version} is required in CI: {reason}")
+    pytest.skip(f"Docker {version} unavailable: {reason}")
+
+
 # --------------------------------------------------------------------------- API over a unix socket
 
 

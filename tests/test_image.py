@@ -634,12 +634,7 @@ class Built:
 def _require(version: str) -> None:
     from tests import realdocker as rd
 
-    reason = rd.docker_unavailable(version)  # type: ignore[arg-type]
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"Docker {version} is required in CI: {reason}")
-    pytest.skip(f"Docker {version} unavailable: {reason}")
+    rd.require_docker(version)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module", params=VERSIONS)

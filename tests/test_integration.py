@@ -28,12 +28,7 @@ pytestmark = pytest.mark.docker
 
 
 def _require(version: rd.Version) -> None:
-    reason = rd.docker_unavailable(version)
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"Docker {version} is required in CI: {reason}")
-    pytest.skip(f"Docker {version} unavailable: {reason}")
+    rd.require_docker(version)
 
 
 @dataclass

@@ -22,12 +22,7 @@ from tests import realdocker as rd
 
 
 def _require(version: rd.Version) -> None:
-    reason = rd.docker_unavailable(version)
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"Docker {version} is required in CI: {reason}")
-    pytest.skip(f"Docker {version} unavailable: {reason}")
+    rd.require_docker(version)
 
 
 @dataclass
