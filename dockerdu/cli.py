@@ -283,6 +283,8 @@ def image(
     """Why an image is big: its layers, the instruction behind each, shared and wasted bytes."""
 
     def work() -> ExitCode:
+        if fmt not in (OutputFormat.table, OutputFormat.json):
+            raise UsageError(f"dockerdu image has no {fmt.value} form; use table or json")
         try:
             doc = image_doc(_located(root), refs, top=top, offenders=offenders)
         except RefError as e:
