@@ -9,14 +9,12 @@ from pathlib import Path
 
 import psutil
 
+from .errors import RootError as RootError
+
 DEFAULT_ROOT = Path("/var/lib/docker")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 # Entries of which at least one exists in every data root Docker has started on.
 ROOT_MARKERS = ("image", "containers", "volumes", "overlay2", "engine-id", "buildkit", "containerd")
-
-
-class RootError(Exception):
-    """The chosen path is not a readable Docker root; the message is one sentence."""
 
 
 @dataclass(frozen=True)
