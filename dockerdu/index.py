@@ -29,7 +29,7 @@ IN_FLIGHT_SECONDS = 3600.0
 KNOWN_TOP = frozenset(
     {
         "image", "overlay2", "containers", "volumes", "network", "plugins", "swarm",
-        "trust", "runtimes", "tmp", "tmp-old", "engine-id", "buildkit", "containerd",
+        "trust", "runtimes", "tmp", "tmp-old", "engine-id", "buildkit", "containerd", "rootfs",
     }
 )  # fmt: skip
 
@@ -94,6 +94,23 @@ class ContainerView:
     mount: MountRecord | None
 
 
+@dataclass(frozen=True)
+class StoreFigures:
+    """Docker's figures where a store computes them its own way (the containerd store).
+
+    The graphdriver store leaves this None: account derives its figures from layerdb.
+    """
+
+    image_sizes: dict[ImageID, tuple[int, int]]
+    """Image ID -> (Size, SharedSize) as `GET /system/df` reports them."""
+    rw_sizes: dict[ContainerID, int]
+    """Container ID -> SizeRw."""
+    layers_size: int
+    """df's LayersSize."""
+    used_layers: frozenset[ChainID]
+    """Layer keys under some container's writable layer."""
+
+
 @dataclass
 class Index:
     """The joined model of a root, and the marks that tell the walk who owns what."""
@@ -114,7 +131,10 @@ class Index:
     """overlay2 dir name -> owner."""
     notes: list[str] = field(default_factory=list)
     overlay2_dirs: frozenset[str] = frozenset()
-    """Names of the dirs present under overlay2/."""
+    """Names of the dirs present under the driver's layer dir (overlay2/, or the snapshots)."""
+    store: str = ""
+    """Which image store the daemon uses: a graphdriver name, or `containerd`; "" means `driver`."""
+    figures: StoreFigures | None = None
 
     def mark(self, relpath: str, owner: Owner | None = None, size_key: str | None = None) -> None:
         """Charge `relpath` (and below) to `owner`; count Docker's size of it under `size_key`."""
