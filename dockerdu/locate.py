@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,15 +41,16 @@ class Location:
 def running_daemons() -> list[Daemon]:
     """Every running dockerd with the data root it was started with."""
     found: list[Daemon] = []
-    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "uids"]):
         try:
             cmdline = proc.info["cmdline"] or []
             name = proc.info["name"] or ""
-        except (psutil.Error, KeyError):
+            uid = proc.info["uids"].real if proc.info.get("uids") else 0
+        except (psutil.Error, KeyError, AttributeError):
             continue
         if name != "dockerd" and not (cmdline and os.path.basename(cmdline[0]) == "dockerd"):
             continue
-        found.append(Daemon(proc.info["pid"], _daemon_root(cmdline)))
+        found.append(Daemon(proc.info["pid"], _daemon_root(cmdline, uid)))
     return sorted(found, key=lambda d: d.pid)
 
 
@@ -62,13 +64,32 @@ def _flag(cmdline: list[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _daemon_root(cmdline: list[str]) -> Path:
+def _daemon_root(cmdline: list[str], uid: int = 0) -> Path:
     flag = _flag(cmdline, ("--data-root", "--graph", "-g"))
     if flag:
         return Path(flag)
     config = _flag(cmdline, ("--config-file",))
+    home = _home_of(uid) if uid != 0 else None
+    if home is not None:  # rootless: pkg/homedir GetDataHome / GetConfigHome
+        default_config = home / ".config" / "docker" / "daemon.json"
+        from_config = config_data_root(Path(config) if config else default_config)
+        return from_config or home / ".local" / "share" / "docker"
     from_config = config_data_root(Path(config) if config else DAEMON_JSON)
     return from_config or DEFAULT_ROOT
+
+
+def _home_of(uid: int) -> Path | None:
+    try:
+        return Path(pwd.getpwuid(uid).pw_dir)
+    except KeyError:
+        return None
+
+
+def rootless_root(environ: dict[str, str] | None = None) -> Path:
+    """Where a rootless dockerd of this user keeps its data: `$XDG_DATA_HOME/docker`."""
+    env = os.environ if environ is None else environ
+    data_home = env.get("XDG_DATA_HOME") or os.path.join(env.get("HOME", "~"), ".local", "share")
+    return Path(os.path.expanduser(data_home)) / "docker"
 
 
 def config_data_root(path: Path = DAEMON_JSON) -> Path | None:
@@ -94,6 +115,8 @@ def locate(root: Path | None) -> Location:
         location = Location(first.root, f"running dockerd, pid {first.pid}{many}", None)
     elif (configured := config_data_root()) is not None:
         location = Location(configured, str(DAEMON_JSON), None)
+    elif os.geteuid() != 0 and rootless_root().is_dir():
+        location = Location(rootless_root(), "rootless default ($XDG_DATA_HOME/docker)", None)
     else:
         location = Location(DEFAULT_ROOT, "default", None)
     resolved = _resolve(location.root)

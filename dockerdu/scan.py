@@ -47,6 +47,7 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
     """Run every reader over `root`."""
     store = root / "image" / driver
     rel = f"image/{driver}"
+    layer_root = "vfs/dir" if driver == "vfs" else driver
     references, ref_problems = read_references(store, rel)
     imagedb = read_imagedb(store, rel)
     chains = {c for image in imagedb.images.values() for c in chain_ids(image.diff_ids)}
@@ -59,7 +60,7 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
         references=references,
         imagedb=imagedb,
         layerdb=read_layerdb(store, rel),
-        overlay2=read_overlay2(root / driver, driver),
+        overlay2=read_overlay2(root / layer_root, layer_root),
         containers=read_containers(root / "containers"),
         volumes=read_volumes(root / "volumes"),
         buildkit=read_build_cache(root / "buildkit", chains),
@@ -149,7 +150,7 @@ def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None
         index.notes.append(f"the cache dir {directory} lies under the Docker root: not used")
         return None
     layers = {
-        f"{index.driver}/{layer.cache_id}": layer.cache_id
+        f"{index.layer_root}/{layer.cache_id}": layer.cache_id
         for chain_id, layer in index.layers.items()
         if index.layer_owner.get(chain_id, METADATA).category == "images"
     }
@@ -179,7 +180,9 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         options.progress,
         split_parents=frozenset(
             {
-                f"{snapshotter_dir(index.driver)}/snapshots" if index.store == "containerd" else index.driver,
+                f"{snapshotter_dir(index.driver)}/snapshots"
+                if index.store == "containerd"
+                else index.layer_root,
                 "volumes",
             }
         ),
