@@ -36,6 +36,7 @@ from .index import (
     Owner,
     StoreFigures,
 )
+from .measure import usage
 from .model import Orphan, Problem
 from .readers.buildkit import BuildCacheScan
 from .readers.containerd import CONTENT, CTRD, KIND_ACTIVE, ContainerdScan, snapshotter_dir
@@ -46,7 +47,6 @@ from .readers.volumes import VolumesScan
 
 DANGLING = "moby-dangling@"
 PARENT_LABEL = "org.mobyproject.image.parent"
-BLOCK = 512
 HISTORY_NAMESPACE = "moby_history"
 
 
@@ -60,34 +60,7 @@ def chain_of(diff_ids: Iterable[str]) -> list[str]:
 
 def live_usage(path: str) -> int:
     """containerd's fs.DiskUsage: st_blocks*512 of every inode under `path` (itself included), once each."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    stack = [path]
-    try:
-        top = os.lstat(path)
-    except OSError:
-        return 0
-    seen.add((top.st_dev, top.st_ino))
-    total += top.st_blocks * BLOCK
-    while stack:
-        try:
-            it = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with it:
-            for entry in it:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                key = (st.st_dev, st.st_ino)
-                if key in seen:
-                    continue
-                seen.add(key)
-                total += st.st_blocks * BLOCK
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-    return total
+    return usage(path)
 
 
 def familiar(name: str) -> str:

@@ -448,6 +448,21 @@ def _walk(
             os.close(anchor[0])
 
 
+def usage(path: str) -> int:
+    """Allocated bytes under `path` (itself included), each inode once, as containerd's
+    fs.DiskUsage counts them: the walk's own rules (no symlink followed, no other file
+    system, no mount point entered, dirs opened only through their parents)."""
+    try:
+        top = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(top.st_mode):
+        return top.st_blocks * BLOCK
+    ctx = _Context(path, top.st_dev, mount_points(path))
+    res = _walk(Task(path, "", METADATA, None, {}, frozenset(), (top.st_dev, top.st_ino)), ctx)
+    return sum(t.disk for t in res.tallies.values()) + sum(b for b, _ in res.links.values())
+
+
 def _run_task(task: Task, ctx: _Context) -> TaskResult:
     return _walk(task, ctx)
 
