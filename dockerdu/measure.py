@@ -24,13 +24,10 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .index import METADATA, Mark, Owner
 from .model import Problem
-
-if TYPE_CHECKING:
-    from concurrent.futures import Executor, Future
 
 _scan_dir: Callable[[int, int], tuple[int, int, int, int, int, list[Any], list[Any], list[Any]]] | None
 try:
@@ -463,10 +460,6 @@ def usage(path: str) -> int:
     return sum(t.disk for t in res.tallies.values()) + sum(b for b, _ in res.links.values())
 
 
-def _run_task(task: Task, ctx: _Context) -> TaskResult:
-    return _walk(task, ctx)
-
-
 def _sub_marks(task_rel: str, marks: Mapping[str, Mark]) -> dict[str, Mark]:
     prefix = task_rel + "/"
     return {k: v for k, v in marks.items() if k.startswith(prefix)}
@@ -518,18 +511,24 @@ def measure(
     done = main.entries
     if jobs > 1 and len(pending) >= MIN_TASKS_FOR_POOL:
         # Imported here: a small root never pays for starting a pool.
-        from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
-            futures: list[tuple[int, Future[TaskResult]]] = [
-                (i, _submit(pool, tasks[i], ctx)) for i in pending
-            ]
-            for i, fut in futures:
-                results[i] = fut.result()
+        pool = get_context("fork").Pool(jobs)
+        try:
+            running = [(i, pool.apply_async(_run_task, (tasks[i], ctx))) for i in pending]
+            for i, result in running:
+                results[i] = result.get()
                 done += results[i].entries  # type: ignore[union-attr]
                 if progress is not None:
                     progress(done, 0)
+            pool.close()
+        except BaseException:
+            # An error, Ctrl-C or an audit's --timeout: stop the walkers now, queued
+            # tasks included, instead of waiting for them.
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     else:
         for i in pending:
             results[i] = _walk(tasks[i], ctx)
@@ -542,8 +541,9 @@ def measure(
     return _merge([main, *(r for r in results if r is not None)], frozenset(skipped))
 
 
-def _submit(pool: Executor, task: Task, ctx: _Context) -> Future[TaskResult]:
-    return pool.submit(_run_task, task, ctx)
+def _run_task(task: Task, ctx: _Context) -> TaskResult:
+    """What a walker process runs for one task."""
+    return _walk(task, ctx)
 
 
 def _merge(results: list[TaskResult], skipped: frozenset[Owner]) -> Measurement:

@@ -420,7 +420,7 @@ main()
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120
     )
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 4  # neither the queued tasks nor a grace period are waited for
     assert result.returncode == ExitCode.ROOT_UNREADABLE, result.stderr
     assert result.stderr.endswith("did not finish within 0.5 s (--timeout); nothing was recorded\n")
     assert not (work / "history.jsonl").exists()
