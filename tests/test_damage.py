@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from dockerdu.cli import app
 from dockerdu.fsread import MAX_METADATA_BYTES
 from tests import realdocker as rd
 from tests.test_integration import _tree_state
@@ -33,6 +37,14 @@ REPO = Path(__file__).resolve().parents[1]
 STORE = "image/overlay2"
 IMAGE_FIGURES = {"images", "docker.layers_size", "reclaimable.images"}
 CONTAINER_FIGURES = {"containers", "images.containers", "volumes.containers", "reclaimable.volumes"}
+
+
+HOSTILE = (
+    "mkdir -p {dir} && cd {dir} && ln -s / to-root && ln -s .. to-parent && ln -s /etc/shadow shadow"
+    " && ln -s loop-a loop-b && ln -s loop-b loop-a && ln -s ../../../../../../../../.. up-and-out"
+    " && mkdir sub && ln -s ../../.. sub/up"
+)
+"""Symlinks a container writes: to /, to .., to /etc/shadow, a loop, and out of the root."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
     work = tmp_path_factory.mktemp("damage-base")
     with rd.PrivateDaemon("20.10", work) as d:
         scenario = rd.build_scenario(d, plants=())
+        # Hostile names a container can plant in its writable layer and in a named volume.
+        d.docker("exec", rd.RUNNING, "sh", "-c", HOSTILE.format(dir="/hostile") + " && "
+                 + HOSTILE.format(dir="/named/hostile"))  # fmt: skip
     result = run_report(d.root)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     doc = json.loads(result.stdout)
@@ -496,3 +511,149 @@ def test_damage(base: Base, damage: Damage, tmp_path: Path) -> None:
     for p in doc["problems"]:
         assert not p["path"].startswith("/") and ".." not in p["path"].split("/"), p
         assert "\n" not in p["reason"], p
+
+
+# --------------------------------------------------------------------------- no escape
+
+
+def _blocks(path: Path) -> int:
+    return os.lstat(path).st_blocks * 512
+
+
+def _opened(trace: Path) -> list[str]:
+    """Paths the traced processes opened (open, openat, openat2), as strace printed them."""
+    lines = trace.read_text(errors="replace").splitlines()
+    return [line.split('"', 2)[1] for line in lines if " open" in line and '"' in line and "= -1" not in line]
+
+
+def test_no_escape_through_symlinks_or_bind_mounts(base: Base, tmp_path: Path) -> None:
+    """Planted symlinks are charged as themselves; a bind mount under the root is not entered."""
+    if shutil.which("strace") is None:
+        if os.environ.get("CI"):
+            pytest.fail("strace is required in CI (.ci/run installs it)")
+        pytest.skip("no strace")
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(base.root), str(copy)], check=True)
+    mount_id = base.scenario.mount_ids[base.scenario.containers[rd.RUNNING]]
+    rw = copy / "overlay2" / mount_id / "diff"
+    volume = copy / "volumes" / rd.NAMED_VOLUME
+    assert os.readlink(rw / "hostile/to-root") == "/"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with open(outside / "big.bin", "wb") as f:
+        f.write(b"\1" * (8 << 20))
+    points = [rw / "hostile" / "bound", volume / "_data" / "bound"]
+    for point in points:
+        point.mkdir()
+    before = rd.du_bytes(copy)
+    volume_before = rd.du_bytes(volume)
+    mounted: list[Path] = []
+    try:
+        for point in points:
+            subprocess.run(["mount", "--bind", str(outside), str(point)], check=True)
+            mounted.append(point)
+        trace = tmp_path / "trace"
+        result = subprocess.run(
+            ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(trace),
+             sys.executable, "-m", "dockerdu", "report", "--format", "json", "--root", str(copy),
+             "--no-cache", "--quiet", "--jobs", "1"],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+    finally:
+        for point in reversed(mounted):
+            subprocess.run(["umount", str(point)], check=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    # The mount points are neither entered nor counted; everything else is what du counted.
+    assert doc["totals"]["root_disk"] == before - sum(_blocks(p) for p in points)
+    (vol,) = [v for v in doc["volumes"] if v["name"] == rd.NAMED_VOLUME]
+    assert vol["disk"] == volume_before - _blocks(points[1])
+    assert doc["orphans"] == [] and doc["problems"] == []
+    opened = _opened(trace)
+    assert any(p.startswith(str(copy)) for p in opened), "the trace saw the reads"
+    for path in opened:
+        assert not path.startswith(str(outside)), path
+        assert path not in ("/etc/shadow", "/etc/gshadow"), path
+        if path.startswith(str(copy) + "/"):
+            rel = Path(path).relative_to(copy)
+            for i in range(1, len(rel.parts) + 1):
+                prefix = copy.joinpath(*rel.parts[:i])
+                assert not prefix.is_symlink(), f"followed the symlink {prefix}"
+                assert prefix not in points, f"entered the bind mount at {prefix}"
+
+
+# --------------------------------------------------------------------------- as a user without root
+
+
+def _as_nobody(root: Path) -> subprocess.CompletedProcess[str]:
+    """`dockerdu report --format json` as uid/gid 65534 with no groups, in a forked child.
+
+    The child drops privileges after the imports (the interpreter's packages may not be
+    readable by nobody) and runs the CLI as a user would; an exception the CLI did not
+    turn into a message shows as a traceback on the returned stderr.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 99
+        try:
+            CliRunner().invoke(app, ["report", "--help"])  # loads what typer imports lazily
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            result = CliRunner().invoke(
+                app, ["report", "--format", "json", "--root", str(root), "--no-cache", "--quiet", "-j", "1"]
+            )
+            err = result.stderr
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                err += "Traceback (in the CLI): " + repr(result.exception)
+            os.write(write_end, json.dumps([result.exit_code, result.stdout, err]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    exit_code, stdout, stderr = json.loads(data)
+    return subprocess.CompletedProcess([], exit_code, stdout, stderr)
+
+
+def test_partial_report_as_nobody(base: Base, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Unreadable parts are named as problems and their figures as incomplete; the rest is reported."""
+    top = Path(tempfile.mkdtemp(prefix="dockerdu-nobody-"))
+    try:
+        top.chmod(0o755)
+        copy = top / "root"
+        subprocess.run(["cp", "-a", str(base.root), str(copy)], check=True)
+        subprocess.run(["chmod", "-R", "a+rX", str(copy)], check=True)
+        w = Where(copy, base.scenario)
+        config = w.config(rd.APP2)
+        config.chmod(0o000)  # a mode-000 file: unreadable for anyone but root
+        (copy / "containers").chmod(0o700)
+        (copy / "volumes" / rd.NAMED_VOLUME).chmod(0o700)
+        before = _tree_state(copy)
+        result = _as_nobody(copy)
+        assert _tree_state(copy) == before
+        assert "Traceback" not in result.stderr
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        problems = {(p["kind"], p["path"]) for p in doc["problems"]}
+        assert ("metadata_unreadable", w.rel(config)) in problems, problems
+        assert ("metadata_unreadable", "containers") in problems, problems
+        assert ("path_unreadable", f"volumes/{rd.NAMED_VOLUME}") in problems, problems
+        assert doc["orphans"] == []
+        assert {"images", "containers", f"volumes:{rd.NAMED_VOLUME}"} <= set(doc["incomplete"])
+        assert {tuple(i["tags"]) for i in doc["images"]} >= {(rd.APP1,), (rd.BASE,)}
+
+        # Only the root dir itself readable: nothing useful, exit 3 with one line naming the root.
+        for entry in copy.iterdir():
+            entry.chmod(0o700)
+        result = _as_nobody(copy)
+        assert result.returncode == 3, result.stderr
+        assert result.stdout == "" and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and str(copy) in result.stderr
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwX", str(top)], check=False)
+        shutil.rmtree(top, ignore_errors=True)
