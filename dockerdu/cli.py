@@ -36,6 +36,7 @@ from .render.image import render_image_json, render_image_table
 from .render.table import render_orphans_table, render_table
 from .report import Report
 from .scan import Options, build_report, index_root
+from .text import display
 from .thresholds import parse_size
 from .which import which as which_query
 
@@ -133,7 +134,8 @@ def _main(
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
-    typer.echo(f"dockerdu: {message}", err=True)
+    # One line, whatever a path or an exception's text holds (newlines, escape codes).
+    typer.echo(f"dockerdu: {display(message)}", err=True)
     raise typer.Exit(int(code))
 
 
