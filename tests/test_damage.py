@@ -498,7 +498,7 @@ def test_damage(base: Base, damage: Damage, tmp_path: Path) -> None:
     before = _tree_state(copy)
     result = run_report(copy)
     assert _tree_state(copy) == before, "the run changed the root"
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     doc = json.loads(result.stdout)
@@ -636,7 +636,7 @@ def test_partial_report_as_nobody(base: Base, tmp_path_factory: pytest.TempPathF
         before = _tree_state(copy)
         result = _as_nobody(copy)
         assert _tree_state(copy) == before
-        assert "Traceback" not in result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)
         problems = {(p["kind"], p["path"]) for p in doc["problems"]}
