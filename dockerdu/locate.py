@@ -148,6 +148,23 @@ def check_root(root: Path) -> None:
             f"{root} is not a Docker data root (none of image/, containers/, volumes/, "
             "overlay2/ is there); pass --root with the right path."
         )
+    markers = sorted(names & set(ROOT_MARKERS))
+    if not any(_listable(root / name) for name in markers):
+        raise RootError(
+            f"{root}: none of {', '.join(markers)} can be read by this user; "
+            "run dockerdu as root (e.g. with sudo)."
+        )
+
+
+def _listable(path: Path) -> bool:
+    """A marker that is a file (engine-id) or a dir this user may list: something to report on."""
+    try:
+        if not path.is_dir() or path.is_symlink():
+            return True
+        os.listdir(path)
+    except OSError:
+        return False
+    return True
 
 
 def graph_drivers(root: Path) -> list[str]:
