@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from dockerdu.cli import app
 from dockerdu.index_containerd import TEMPORARY_LABEL
 from dockerdu.locate import Daemon, Location, detect_store
 from dockerdu.readers.containerd import CONTENT, CTRD, read_containerd, snapshotter_dir
@@ -289,3 +291,30 @@ def test_leases_and_stray_snapshot_are_orphans_only_when_stopped(tmp_path: Path)
     assert set(left) & (temporary | {"dd-expired"}) == set() and ghost in left
     assert "dd-stray" not in snaps
     assert not (d.root / stray_rel).exists()
+
+
+def test_which_and_image_on_the_containerd_store(ctrd: Root) -> None:
+    """which names snapshots, blobs, images and containers; image refuses in one line with exit 2."""
+    runner = CliRunner()
+    root = str(ctrd.root)
+    app1 = next(i for i in ctrd.report.images if rd.APP1 in i.tags)
+    running = next(c for c in ctrd.report.containers if c.name == rd.RUNNING)
+    base_layer = app1.layers[0]
+    cache = next(r for r in ctrd.report.build_cache.records if r.record_type == "exec.cachemount")
+    config = json.loads((ctrd.root / BLOBS / app1.id[7:]).read_bytes())
+    expected = {
+        app1.id[7:19]: f"image {app1.id} (",
+        running.id[:12]: f"writable layer of container {rd.RUNNING}",
+        f"{SNAPSHOTS}/{base_layer.cache_id}": f"(snapshot {base_layer.cache_id}) of image(s)",
+        f"{SNAPSHOTS}/{cache.snapshot}": f"build cache {cache.id}",
+        config["config"]["digest"][7:19]: "content-store blob an image reaches",
+        ctrd.planted["blob_unreferenced"]: "orphan blob_unreferenced",
+    }
+    for query, words in expected.items():
+        result = runner.invoke(app, ["which", "--root", root, query], catch_exceptions=False)
+        assert result.exit_code == 0, (query, result.output)
+        assert words in result.stdout, (query, result.stdout)
+    result = runner.invoke(app, ["image", "--root", root, rd.APP1], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "containerd image store" in result.stderr
