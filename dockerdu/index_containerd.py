@@ -361,7 +361,9 @@ def stale_leases(
         elif expire is not None and expire <= now:
             out[lease.id] = "lease expired: containerd's GC deletes it and what only it holds"
         elif TEMPORARY_LABEL in lease.labels:
-            out[lease.id] = "BuildKit's temporary lease of a finished build: deleted when the daemon starts"
+            out[lease.id] = (
+                "BuildKit's temporary lease, of a build the stopped daemon ended: deleted when it starts"
+            )
     return out
 
 
