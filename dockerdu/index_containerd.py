@@ -399,6 +399,8 @@ def _own_snapshots(
                 claim(snaps[key].parent, None)
     for key in scan.runtime_snapshots:
         claim(key, Owner("containers", key.removesuffix("-init")))
+    for key in sorted(scan.root_snapshots):
+        claim(key, Owner("other", "snapshots kept by a containerd.io/gc.root label (not Docker's)"))
     # Live leases first: a stale lease's snapshot may sit on one a live lease holds.
     for lease in sorted(scan.leases.values(), key=lambda x: x.id in stale):
         if lease.id not in stale:

@@ -134,6 +134,8 @@ class ContainerdScan:
     leases: dict[str, Lease] = field(default_factory=dict)
     runtime_snapshots: frozenset[str] = frozenset()
     """Snapshot keys named by containerd container records."""
+    root_snapshots: frozenset[str] = frozenset()
+    """Snapshot keys labelled `containerd.io/gc.root` (kept by another client, e.g. `ctr`)."""
     ingests: tuple[str, ...] = ()
     foreign_blobs: dict[str, str] = field(default_factory=dict)
     """Digest -> the other namespace (e.g. `moby_history`) that has a record of it."""
@@ -309,6 +311,11 @@ def _read_meta(path: Path, scan: ContainerdScan) -> None:
                 labels=_labels(b.bucket(b"labels")),
                 created=go_time(b.get(b"createdat")),
             )
+        roots: set[str] = set()
+        for raw_key, b in (_sub(ns, b"snapshots", scan.snapshotter.encode()) or _EMPTY).items():
+            if isinstance(b, Bucket) and "containerd.io/gc.root" in _labels(b.bucket(b"labels")):
+                roots.add(raw_key.decode("utf-8", "replace"))
+        scan.root_snapshots = frozenset(roots)
         held: set[str] = set()
         for b in (_sub(ns, b"containers") or _EMPTY).values():
             if isinstance(b, Bucket) and (key := b.get(b"snapshotKey")):
