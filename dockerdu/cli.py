@@ -305,8 +305,16 @@ def image(
 
         if fmt not in (OutputFormat.table, OutputFormat.json):
             raise UsageError(f"dockerdu image has no {fmt.value} form; use table or json")
+        from .locate import detect_store
+
+        location = _located(root)
+        if detect_store(location.root).store == "containerd":
+            raise UsageError(
+                f"dockerdu image reads graphdriver stores only; {location.root} holds the containerd "
+                "image store (dockerdu report and dockerdu which read it)"
+            )
         try:
-            doc = image_doc(_located(root), refs, top=top, offenders=offenders)
+            doc = image_doc(location, refs, top=top, offenders=offenders)
         except RefError as e:
             _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
         sys.stdout.write(

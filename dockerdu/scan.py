@@ -15,7 +15,7 @@ from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
 from .index import METADATA, Index, Owner, Scans, build_index
-from .index_containerd import build_containerd_index
+from .index_containerd import SnapshotUsage, build_containerd_index
 from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
@@ -88,14 +88,16 @@ def _containerd_index(location: Location, store: Store, now: float) -> Index:
     root = location.root
     containers = read_containers(root / "containers")
     volumes = read_volumes(root / "volumes")
-    buildkit = read_build_cache(root / "buildkit" / "containerd-overlayfs", ())
+    ctrd = read_containerd(root, store.driver)
+    sizes = SnapshotUsage(str(root), ctrd)
+    buildkit = read_build_cache(root / "buildkit" / f"containerd-{store.driver}", (), sizes)
     try:
         top = tuple(sorted(os.listdir(root)))
     except OSError:
         top = ()
     index = build_containerd_index(
         str(root),
-        read_containerd(root, store.driver),
+        ctrd,
         containers,
         volumes,
         buildkit,
@@ -104,6 +106,7 @@ def _containerd_index(location: Location, store: Store, now: float) -> Index:
         unused_paths=store.unused,
         now=now,
         daemon_running=location.daemon is not None,
+        sizes=sizes,
     )
     index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
     return index
