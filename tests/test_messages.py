@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dockerdu import cli
+from dockerdu import audit, imageinfo, scan
 from dockerdu.cli import ExitCode, app
 from tests.rootbuilder import RootBuilder
 
@@ -55,8 +55,10 @@ def test_internal_error_one_line_then_traceback_with_debug(
     command: list[str], builder: RootBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     builder.add_image([{"bin/sh": b"x"}], ["x:1"])
-    for name in ("build_report", "image_doc", "run_audit"):
-        monkeypatch.setattr(cli, name, _boom)
+    # The commands import these when they run, so they meet the patched ones.
+    monkeypatch.setattr(scan, "build_report", _boom)
+    monkeypatch.setattr(imageinfo, "image_doc", _boom)
+    monkeypatch.setattr(audit, "run_audit", _boom)
     args = _args(command, builder.root, tmp_path)
     result = runner.invoke(app, args)
     assert result.exit_code == ExitCode.INTERNAL_ERROR
