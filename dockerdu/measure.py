@@ -101,6 +101,7 @@ class Measurement:
 
 
 Progress = Callable[[int, int], None]
+"""Called with (entries, allocated bytes) walked so far, then (-1, -1) when the walk ends."""
 
 
 class TaskCache:
@@ -498,43 +499,48 @@ def measure(
         tasks.append(dataclasses.replace(task, marks=_sub_marks(task.rel, marks)))
         return True
 
-    main_task = Task(root, "", METADATA, None, dict(marks), parents)
-    main = _walk(main_task, ctx, split)
-    results: list[TaskResult | None] = [None] * len(tasks)
-    pending: list[int] = []
-    for i, task in enumerate(tasks):
-        hit = cache.lookup(task) if cache is not None else None
-        if hit is not None:
-            results[i] = hit
-        else:
-            pending.append(i)
-    done = main.entries
-    if jobs > 1 and len(pending) >= MIN_TASKS_FOR_POOL:
-        # Imported here: a small root never pays for starting a pool.
-        from multiprocessing import get_context
+    walked = [0, 0]
 
-        pool = get_context("fork").Pool(jobs)
-        try:
-            running = [(i, pool.apply_async(_run_task, (tasks[i], ctx))) for i in pending]
-            for i, result in running:
-                results[i] = result.get()
-                done += results[i].entries  # type: ignore[union-attr]
-                if progress is not None:
-                    progress(done, 0)
-            pool.close()
-        except BaseException:
-            # An error, Ctrl-C or an audit's --timeout: stop the walkers now, queued
-            # tasks included, instead of waiting for them.
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
-    else:
-        for i in pending:
-            results[i] = _walk(tasks[i], ctx)
-            done += results[i].entries  # type: ignore[union-attr]
-            if progress is not None:
-                progress(done, 0)
+    def advance(res: TaskResult) -> TaskResult:
+        walked[0] += res.entries
+        walked[1] += sum(t.disk for t in res.tallies.values()) + sum(b for b, _ in res.links.values())
+        if progress is not None:
+            progress(walked[0], walked[1])
+        return res
+
+    try:
+        main = advance(_walk(Task(root, "", METADATA, None, dict(marks), parents), ctx, split))
+        results: list[TaskResult | None] = [None] * len(tasks)
+        pending: list[int] = []
+        for i, task in enumerate(tasks):
+            hit = cache.lookup(task) if cache is not None else None
+            if hit is not None:
+                results[i] = advance(hit)
+            else:
+                pending.append(i)
+        if jobs > 1 and len(pending) >= MIN_TASKS_FOR_POOL:
+            # Imported here: a small root never pays for starting a pool.
+            from multiprocessing import get_context
+
+            pool = get_context("fork").Pool(jobs)
+            try:
+                running = [(i, pool.apply_async(_run_task, (tasks[i], ctx))) for i in pending]
+                for i, result in running:
+                    results[i] = advance(result.get())
+                pool.close()
+            except BaseException:
+                # An error, Ctrl-C or an audit's --timeout: stop the walkers now, queued
+                # tasks included, instead of waiting for them.
+                pool.terminate()
+                raise
+            finally:
+                pool.join()
+        else:
+            for i in pending:
+                results[i] = advance(_walk(tasks[i], ctx))
+    finally:
+        if progress is not None:
+            progress(-1, -1)  # the walk is over
     if cache is not None:
         for i in pending:
             cache.store(tasks[i], results[i])  # type: ignore[arg-type]

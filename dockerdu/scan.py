@@ -15,12 +15,10 @@ from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
 from .index import METADATA, Index, Owner, Scans, build_index
-from .index_containerd import SnapshotUsage, build_containerd_index
 from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
 from .readers.buildkit import read_build_cache
-from .readers.containerd import read_containerd, snapshotter_dir
 from .readers.containers import read_containers
 from .readers.imagedb import read_imagedb, read_references
 from .readers.layerdb import read_layerdb
@@ -85,6 +83,10 @@ def all_problems(scans: Scans) -> list[Problem]:
 
 
 def _containerd_index(location: Location, store: Store, now: float) -> Index:
+    # Imported here: most roots are graphdriver roots, and start-up counts in a short run.
+    from .index_containerd import SnapshotUsage, build_containerd_index
+    from .readers.containerd import read_containerd
+
     root = location.root
     containers = read_containers(root / "containers")
     volumes = read_volumes(root / "volumes")
@@ -110,6 +112,15 @@ def _containerd_index(location: Location, store: Store, now: float) -> Index:
     )
     index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
     return index
+
+
+def _layer_dirs(index: Index) -> str:
+    """The dir whose children are layer dirs (or snapshots), each walked as a task of its own."""
+    if index.store != "containerd":
+        return index.layer_root
+    from .readers.containerd import snapshotter_dir
+
+    return f"{snapshotter_dir(index.driver)}/snapshots"
 
 
 def _mark_unused(index: Index, store: Store) -> None:
@@ -181,14 +192,7 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         index.marks,
         index.parents(),
         options.progress,
-        split_parents=frozenset(
-            {
-                f"{snapshotter_dir(index.driver)}/snapshots"
-                if index.store == "containerd"
-                else index.layer_root,
-                "volumes",
-            }
-        ),
+        split_parents=frozenset({_layer_dirs(index), "volumes"}),
         jobs=options.jobs or os.cpu_count() or 1,
         cache=cache,
         skip_owner=(lambda owner: owner.category == "images") if options.quick else None,
