@@ -70,6 +70,9 @@ scan(PyObject *Py_UNUSED(self), PyObject *args)
         close(own);
         goto fail;
     }
+    /* The dup shares the fd's offset: list from the start, and leave it there again
+     * (as os.scandir does with a dir fd), so the caller's fd can be listed again. */
+    rewinddir(dir);
     unsigned long long blocks = 0, inodes = 0, files = 0, size = 0, entries = 0;
     for (;;) {
         errno = 0;
@@ -77,6 +80,7 @@ scan(PyObject *Py_UNUSED(self), PyObject *args)
         if (d == NULL) {
             if (errno != 0) {
                 PyErr_SetFromErrno(PyExc_OSError);
+                rewinddir(dir);
                 closedir(dir);
                 goto fail;
             }
@@ -123,6 +127,7 @@ scan(PyObject *Py_UNUSED(self), PyObject *args)
             size += (unsigned long long)st.st_size;
         }
     }
+    rewinddir(dir);
     closedir(dir);
     return Py_BuildValue("(KKKKKNNN)", blocks, inodes, files, size, entries, dirs, multi, errors);
 

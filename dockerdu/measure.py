@@ -29,11 +29,52 @@ from typing import Any
 from .index import METADATA, Mark, Owner
 from .model import Problem
 
-_scan_dir: Callable[[int, int], tuple[int, int, int, int, int, list[Any], list[Any], list[Any]]] | None
+ScanResult = tuple[
+    int, int, int, int, int, list[tuple[str, int]], list[tuple[int, int, int]], list[tuple[str, int]]
+]
+
+
+def scan_dir_py(fd: int, dev: int) -> ScanResult:
+    """dockerdu._walkdir.scan in Python, for an install built without a C compiler.
+
+    (blocks, inodes, files, size, entries, dirs, multi, errors) of the dir open as `fd`;
+    see dockerdu/_walkdir.c for what each holds.
+    """
+    blocks = inodes = files = size = entries = 0
+    dirs: list[tuple[str, int]] = []
+    multi: list[tuple[int, int, int]] = []
+    errors: list[tuple[str, int]] = []
+    with os.scandir(fd) as it:
+        for entry in it:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                errors.append((entry.name, e.errno or 0))
+                continue
+            if st.st_dev != dev:
+                continue
+            entries += 1
+            if st.st_mode & S_IFMT == S_IFDIR:
+                blocks += st.st_blocks
+                inodes += 1
+                dirs.append((entry.name, st.st_ino))
+            elif st.st_nlink > 1:
+                multi.append((st.st_ino, st.st_blocks, st.st_size))
+            else:
+                blocks += st.st_blocks
+                inodes += 1
+                files += 1
+                size += st.st_size
+    return blocks, inodes, files, size, entries, dirs, multi, errors
+
+
+_scan_dir: Callable[[int, int], ScanResult]
 try:
     from ._walkdir import scan as _scan_dir
-except ImportError:  # built without a C compiler: the walk runs in Python alone
-    _scan_dir = None
+except ImportError:  # built without a C compiler: the same walk, in Python
+    _scan_dir = scan_dir_py
 
 S_IFMT = 0o170000  # the file-type bits of st_mode
 S_IFDIR = stat.S_IFDIR
@@ -236,6 +277,46 @@ def _walk(
             anchors.remove(anchor)
             os.close(anchor[0])
 
+    def linked(ino: int, blocks: int, size: int, owner: Owner, area: AreaSize | None) -> None:
+        """An inode with more than one link: once per Docker-size area, charged at the merge."""
+        if area is not None:
+            seen = area_seen.setdefault(id(area), set())
+            if ino not in seen:
+                seen.add(ino)
+                area.size += size
+                area.files += 1
+        if ino not in links:
+            links[ino] = (blocks * BLOCK, owner)
+
+    def descend(
+        name: str,
+        identity: tuple[int, int],
+        rel: str | None,
+        owner: Owner,
+        tally: Tally,
+        area_key: str | None,
+        area: AreaSize | None,
+        below: dict[str, Any] | None,
+    ) -> None:
+        """Queue the subdir `name` of the dir being listed (`here`)."""
+        anchor, sub, node, child_anchor = here
+        if child_anchor is not None:
+            child_anchor[1] += 1
+            frame = (child_anchor, name, len(fsencode(name)))
+        else:
+            anchor[1] += 1
+            child = name if sub == "." else f"{sub}/{name}"
+            frame = (anchor, child, len(fsencode(child)))
+        stack.append((*frame, (node, name), rel, owner, tally, area_key, area, below, identity))
+
+    # Inodes with more than one link seen in each Docker-size area: pkg/directory.Size
+    # counts an inode once per call.
+    area_seen: dict[int, set[int]] = {}
+    # (anchor, path from it, its length in bytes, node, root-relative path when marks
+    #  lie below it else None, owner, tally, area key, area, mount points below,
+    #  (st_dev, st_ino) as the parent's listing showed it)
+    stack: list[tuple[Any, ...]] = []
+    here: tuple[Any, ...] = ()
     top_node: Node = (None, task.rel)
     try:
         top_fd = _open_dir(task.path, None, follow=task.identity is None)
@@ -254,19 +335,13 @@ def _walk(
         top_tally.disk += top.st_blocks * BLOCK
         top_tally.inodes += 1
         count = 1
-        # Inodes with more than one link seen in each Docker-size area: pkg/directory.Size
-        # counts an inode once per call.
-        area_seen: dict[int, set[int]] = {}
-        # (anchor, path from it, its length in bytes, node, root-relative path when marks
-        #  lie below it else None, owner, tally, area key, area, mount points below,
-        #  (st_dev, st_ino) as the parent's listing showed it)
-        stack: list[tuple[Any, ...]] = [
+        stack.append(
             (
                 anchors[0], ".", 1, top_node, task.rel, task.owner, top_tally, task.area,
                 area_of(task.area) if task.area else None, _skip_tree(ctx.skip, task.path),
                 (top.st_dev, top.st_ino),
             )
-        ]  # fmt: skip
+        )  # fmt: skip
         while stack:
             anchor, sub, sub_len, node, rel, owner, tally, area_key, area, skip, want = stack.pop()
             try:
@@ -281,95 +356,30 @@ def _walk(
             child_anchor = [fd, 1] if sub_len > _ANCHOR_AT else None
             if child_anchor is not None:
                 anchors.append(child_anchor)
+            here = (anchor, sub, node, child_anchor)
             try:
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) != want:
                     continue  # replaced since it was listed
                 look = rel is not None and rel in parents
+                if not look and skip is None:
+                    # Most dirs: one owner and one area for every entry. _scan_dir lists and
+                    # stats them (in C when built) and hands back only sums and exceptions.
+                    blocks, inodes, files, size, n, dirs, multi, errors = _scan_dir(fd, dev)
+                    count += n
+                    tally.disk += blocks * BLOCK
+                    tally.inodes += inodes
+                    if area is not None:
+                        area.files += files
+                        area.size += size
+                    for name, ino in dirs:
+                        descend(name, (dev, ino), None, owner, tally, area_key, area, None)
+                    for ino, nblocks, nsize in multi:
+                        linked(ino, nblocks, nsize, owner, area)
+                    for name, err in errors:
+                        unreadable((node, name), tally, OSError(err, os.strerror(err)))
+                    continue
                 with os.scandir(fd) as it:
-                    if not look and skip is None and _scan_dir is not None:
-                        # Most dirs: one owner and one area for every entry, listed and
-                        # stat'ed in C; the loop below gives the same figures in Python.
-                        blocks, inodes, files, size, n, dirs, multi, errors = _scan_dir(fd, dev)
-                        count += n
-                        tally.disk += blocks * BLOCK
-                        tally.inodes += inodes
-                        if area is not None:
-                            area.files += files
-                            area.size += size
-                        for name, ino in dirs:
-                            if child_anchor is not None:
-                                child_anchor[1] += 1
-                                frame = (child_anchor, name, len(fsencode(name)))
-                            else:
-                                anchor[1] += 1
-                                child = name if sub == "." else f"{sub}/{name}"
-                                frame = (anchor, child, len(fsencode(child)))
-                            here = (owner, tally, area_key, area, None, (dev, ino))
-                            stack.append((*frame, (node, name), None, *here))
-                        for ino, nblocks, nsize in multi:
-                            if area is not None:
-                                seen = area_seen.setdefault(id(area), set())
-                                if ino not in seen:
-                                    seen.add(ino)
-                                    area.size += nsize
-                                    area.files += 1
-                            if ino not in links:
-                                links[ino] = (nblocks * BLOCK, owner)
-                        for name, err in errors:
-                            unreadable((node, name), tally, OSError(err, os.strerror(err)))
-                        continue
-                    if not look and skip is None:
-                        # The same in Python: sums are kept in locals and added once.
-                        blocks = inodes = files = size = 0
-                        try:
-                            for entry in it:
-                                try:
-                                    st = entry.stat(follow_symlinks=False)
-                                except FileNotFoundError:
-                                    continue
-                                except OSError as e:
-                                    unreadable((node, entry.name), tally, e)
-                                    continue
-                                if st.st_dev != dev:
-                                    continue
-                                count += 1
-                                if st.st_mode & S_IFMT == S_IFDIR:
-                                    blocks += st.st_blocks
-                                    inodes += 1
-                                    name = entry.name
-                                    identity = (st.st_dev, st.st_ino)
-                                    if child_anchor is not None:
-                                        child_anchor[1] += 1
-                                        frame = (child_anchor, name, len(fsencode(name)))
-                                    else:
-                                        anchor[1] += 1
-                                        child = name if sub == "." else f"{sub}/{name}"
-                                        frame = (anchor, child, len(fsencode(child)))
-                                    here = (owner, tally, area_key, area, None, identity)
-                                    stack.append((*frame, (node, name), None, *here))
-                                elif st.st_nlink > 1:
-                                    ino = st.st_ino
-                                    if area is not None:
-                                        seen = area_seen.setdefault(id(area), set())
-                                        if ino not in seen:
-                                            seen.add(ino)
-                                            size += st.st_size
-                                            files += 1
-                                    if ino not in links:
-                                        links[ino] = (st.st_blocks * BLOCK, owner)
-                                else:
-                                    blocks += st.st_blocks
-                                    inodes += 1
-                                    files += 1
-                                    size += st.st_size
-                        finally:
-                            tally.disk += blocks * BLOCK
-                            tally.inodes += inodes
-                            if area is not None:
-                                area.files += files
-                                area.size += size
-                        continue
                     for entry in it:
                         name = entry.name
                         below = None
@@ -406,31 +416,15 @@ def _walk(
                                     continue
                             t.disk += st.st_blocks * BLOCK
                             t.inodes += 1
-                            if child_anchor is not None:
-                                child_anchor[1] += 1
-                                frame = (child_anchor, name, len(fsencode(name)))
-                            else:
-                                anchor[1] += 1
-                                child = name if sub == "." else f"{sub}/{name}"
-                                frame = (anchor, child, len(fsencode(child)))
-                            stack.append((*frame, (node, name), child_rel, o, t, k, a, below, identity))
-                            continue
-                        if st.st_nlink > 1:
-                            ino = st.st_ino
+                            descend(name, identity, child_rel, o, t, k, a, below)
+                        elif st.st_nlink > 1:
+                            linked(st.st_ino, st.st_blocks, st.st_size, o, a)
+                        else:
                             if a is not None:
-                                seen = area_seen.setdefault(id(a), set())
-                                if ino not in seen:
-                                    seen.add(ino)
-                                    a.size += st.st_size
-                                    a.files += 1
-                            if ino not in links:
-                                links[ino] = (st.st_blocks * BLOCK, o)
-                            continue
-                        if a is not None:
-                            a.files += 1
-                            a.size += st.st_size
-                        t.disk += st.st_blocks * BLOCK
-                        t.inodes += 1
+                                a.files += 1
+                                a.size += st.st_size
+                            t.disk += st.st_blocks * BLOCK
+                            t.inodes += 1
             except OSError as e:  # the listing itself failed part-way
                 unreadable(node, tally, e)
             finally:

@@ -134,12 +134,49 @@ def test_walk_core_in_c_is_built_and_agrees_with_python(
     builder: RootBuilder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """dockerdu/_walkdir.c lists and stats most dirs; the Python loop must give the same figures."""
-    assert measure._scan_dir is not None, "dockerdu._walkdir was not built: is a C compiler installed?"
+    built = measure._scan_dir is not measure.scan_dir_py
+    assert built, "dockerdu._walkdir was not built: is a C compiler installed?"
     root = _root(builder).root
     (root / "volumes" / "v" / "_data" / "sub" / "deeper").mkdir(parents=True)
     os.link(root / "volumes" / "v" / "_data" / "f1", root / "volumes" / "v" / "_data" / "sub" / "f1-link")
     in_c = _report(root, jobs=1)
-    monkeypatch.setattr(measure, "_scan_dir", None)
+    monkeypatch.setattr(measure, "_scan_dir", measure.scan_dir_py)
     in_python = _report(root, jobs=1)
     assert _figures(in_c) == _figures(in_python)
     assert in_c.totals.root_disk == du(root)
+
+
+def test_scan_dir_in_c_equals_python(tmp_path: Path) -> None:
+    """The two scans of one dir agree entry for entry: sums, subdirs, multi-link inodes."""
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(50):
+        (d / f"f{i}").write_bytes(b"x" * (i * 300))
+    (d / "sub").mkdir()
+    (d / "sub2").mkdir()
+    os.link(d / "f7", d / "f7-link")
+    os.symlink("/", d / "to-root")
+    os.symlink("missing", d / "dangling")
+    os.mkfifo(d / "fifo")
+    (d / "nl\nname\x1b[31m").write_bytes(b"n")
+    (d / os.fsdecode(b"bad-\xff")).write_bytes(b"b")
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        dev = os.fstat(fd).st_dev
+        from dockerdu import _walkdir
+
+        in_c = _walkdir.scan(fd, dev)
+        in_python = measure.scan_dir_py(fd, dev)
+        other_dev = _walkdir.scan(fd, dev + 1)
+    finally:
+        os.close(fd)
+    assert in_c == in_python
+    blocks, inodes, files, size, entries, dirs, multi, errors = in_c
+    assert (inodes, files, entries, errors) == (56, 54, 58, [])
+    assert blocks * 512 == sum(os.lstat(d / n).st_blocks * 512 for n, _ in dirs) + sum(
+        os.lstat(d / n).st_blocks * 512 for n in os.listdir(d) if n not in ("f7", "f7-link", "sub", "sub2")
+    )
+    assert size == sum(i * 300 for i in range(50) if i != 7) + 1 + 1 + len("missing") + 1
+    assert sorted(n for n, _ in dirs) == ["sub", "sub2"]
+    assert [m[2] for m in multi] == [2100, 2100]
+    assert other_dev[4] == 0 and other_dev[5] == []  # entries of another device: none counted
