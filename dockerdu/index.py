@@ -305,7 +305,7 @@ def _join_layers(index: Index, scans: Scans, store: str) -> None:
 def _mark_overlay2(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
     _mark_container_layers(index, scans, now, daemon_running)
     _mark_container_dirs(index, scans, now, daemon_running)
-    _mark_leftovers(index, scans)
+    _mark_leftovers(index, scans, now, daemon_running)
     for name in scans.buildkit.snapshot_dirs:
         index.dir_owner.setdefault(name, Owner("build_cache", name))
     _mark_layer_dirs(index, scans, now, daemon_running)
@@ -373,8 +373,12 @@ def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running:
             )
 
 
-def _mark_leftovers(index: Index, scans: Scans) -> None:
-    """layerdb leftovers of interrupted layer writes (tmp/) and deletes (-removing), with their dirs."""
+def _mark_leftovers(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
+    """layerdb leftovers of interrupted layer writes (tmp/) and deletes (-removing), with their dirs.
+
+    While a daemon runs, every layer it registers passes through tmp/write-set-* and every
+    layer it deletes through a -removing name: one that changed recently is in flight.
+    """
     store = f"image/{scans.driver}"
     layerdb = scans.layerdb
     for leftover, kind, sub, reason in (
@@ -382,13 +386,15 @@ def _mark_leftovers(index: Index, scans: Scans) -> None:
         *((x, "layerdb_tmp", "tmp", "layer write interrupted") for x in layerdb.tmp),
     ):
         rel = f"{store}/layerdb/{sub}/{leftover.name}"
-        owner = Owner("orphans", rel)
+        in_flight = daemon_running and now - leftover.changed < IN_FLIGHT_SECONDS
+        owner = IN_FLIGHT if in_flight else Owner("orphans", rel)
         paths: tuple[str, ...] = (rel,)
         cache_id = leftover.cache_id
         if cache_id and cache_id in scans.overlay2.dirs and cache_id not in index.dir_owner:
             index.dir_owner[cache_id] = owner
             paths += (f"overlay2/{cache_id}",)
-        index.orphans.append(Orphan(kind, rel, reason, paths))
+        if not in_flight:
+            index.orphans.append(Orphan(kind, rel, reason, paths))
         index.mark(rel, owner)
 
 

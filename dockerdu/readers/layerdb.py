@@ -53,6 +53,8 @@ class Leftover:
 
     name: str
     cache_id: CacheID | None
+    changed: float
+    """Last change of the entry (ctime, which a rename sets too), to tell one still in flight."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ def read_layerdb(store: Path, rel: str) -> LayerDBScan:
     for entry in _entries(base / "sha256", f"{rel}/layerdb/sha256", problems):
         relpath = f"{rel}/layerdb/sha256/{entry.name}"
         if REMOVING.fullmatch(entry.name):
-            removing.append(Leftover(entry.name, _optional_cache_id(Path(entry.path))))
+            leftover = _leftover(entry)
+            if leftover is not None:
+                removing.append(leftover)
             continue
         if not HEX64.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
             continue
@@ -109,8 +113,9 @@ def read_layerdb(store: Path, rel: str) -> LayerDBScan:
             unreadable_mounts.add(container_id)
             problems.append(Problem("metadata_unreadable", f"{rel}/layerdb/mounts/{entry.name}", str(e)))
     tmp = tuple(
-        Leftover(e.name, _optional_cache_id(Path(e.path)))
+        leftover
         for e in _entries(base / "tmp", f"{rel}/layerdb/tmp", problems)
+        if (leftover := _leftover(e)) is not None
     )
     return LayerDBScan(
         layers,
@@ -177,6 +182,15 @@ def _read_mount(path: Path, container_id: ContainerID) -> MountRecord:
     except IDError as e:
         raise ReadError(str(e)) from None
     return MountRecord(container_id, mount_id, init_id, parent)
+
+
+def _leftover(entry: os.DirEntry[str]) -> Leftover | None:
+    """A tmp/ or -removing entry, or None when it vanished while we looked (the write or delete ended)."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    return Leftover(entry.name, _optional_cache_id(Path(entry.path)), max(st.st_mtime, st.st_ctime))
 
 
 def _optional_cache_id(path: Path) -> CacheID | None:

@@ -1,0 +1,75 @@
+"""While a daemon runs, what it is half-way through creating or removing is in flight, not an orphan.
+
+Each test plants the state a live daemon passes through (as tests/race.py caught it),
+scans once as if a daemon were running on the root, and once with the window closed
+(IN_FLIGHT_SECONDS = 0: the same state left long ago, or by a crash) to show that the
+same leftover is still an orphan when it is old.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+
+from dockerdu import index as index_module
+from dockerdu.locate import Daemon, Location
+from dockerdu.report import Report
+from dockerdu.scan import build_report
+from tests.conftest import du
+from tests.rootbuilder import RootBuilder
+
+BASE = {"bin/busybox": b"x" * 100_000}
+APP = {"app/data": b"a" * 30_000}
+STORE = "image/overlay2"
+IN_FLIGHT = "in flight (daemon running)"
+
+
+def live_scan(root: Path) -> Report:
+    """Report on `root` as if a dockerd (this process, for the test) were running on it."""
+    return build_report(Location(root, "--root", Daemon(os.getpid(), root)))
+
+
+def _in_flight_disk(r: Report) -> int:
+    return sum(o.disk for o in r.other if o.name == IN_FLIGHT)
+
+
+@pytest.fixture
+def healthy(builder: RootBuilder) -> RootBuilder:
+    image = builder.add_image([BASE, APP], ["app:1"])
+    builder.add_container(image, builder.image_chain([BASE, APP])[-1], "web", {"f": b"f" * 100})
+    r = live_scan(builder.root)
+    assert r.orphans == () and r.problems == ()
+    assert r.docker.daemon_running
+    return builder
+
+
+def test_layer_write_in_flight(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # registerWithDescriptor: driver.Create, untar, then the write set in layerdb/tmp.
+    name, _ = healthy.layer_dir({"half": b"h" * 7000}, [])
+    ws = healthy.store / "layerdb" / "tmp" / "write-set-123456789"
+    ws.mkdir()
+    (ws / "cache-id").write_text(name)
+    r = live_scan(healthy.root)
+    assert r.orphans == () and r.problems == ()
+    assert _in_flight_disk(r) >= du(ws, healthy.root / "overlay2" / name)
+    assert r.totals.root_disk == du(healthy.root)
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    assert {o.kind for o in live_scan(healthy.root).orphans} == {"layerdb_tmp"}
+
+
+def test_layer_delete_in_flight(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # deleteLayer: rename to <chain>-<random>-removing, driver.Remove, RemoveAll. The rename
+    # sets the ctime only: an old layer being deleted now has an old mtime.
+    top = healthy.add_layers([BASE, APP, {"rm": b"r" * 3000}])[-1]
+    src = healthy.store / "layerdb" / "sha256" / top.chain_id[7:]
+    os.utime(src, (1_000_000_000, 1_000_000_000))
+    name = f"{top.chain_id[7:]}-{secrets.token_hex(32)}-removing"
+    src.rename(src.with_name(name))
+    r = live_scan(healthy.root)
+    assert r.orphans == () and r.problems == ()
+    assert _in_flight_disk(r) >= du(healthy.root / "overlay2" / top.cache_id)
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    assert {o.kind for o in live_scan(healthy.root).orphans} == {"layer_removing"}
