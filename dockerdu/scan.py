@@ -14,7 +14,7 @@ from . import __version__
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
-from .index import METADATA, Index, Scans, build_index
+from .index import IN_FLIGHT, METADATA, Index, Scans, build_index
 from .locate import Location, graph_drivers
 from .measure import Progress, measure
 from .model import Problem
@@ -82,16 +82,44 @@ def all_problems(scans: Scans) -> list[Problem]:
 
 
 def index_root(location: Location, options: Options, now: float) -> Index:
-    """Read and join a root's records."""
-    scans = read_root(location.root, options.driver)
-    index = build_index(scans, now=now, daemon_running=location.daemon is not None)
-    index.problems[:0] = all_problems(scans)
+    """Read and join a root's records.
+
+    While a daemon runs, the readers see each file at a different moment, so a
+    create or remove under way can look like a leftover or a dangling reference.
+    Whatever orphan or problem the read finds is then read a second time, and kept
+    only when that read finds it again; the rest was in flight.
+    """
+    index = _read_and_join(location, options, now)
+    if location.daemon is not None and (index.orphans or index.problems):
+        _confirm(index, _read_and_join(location, options, time.time()))
     if location.daemon is not None:
         index.notes.append(
             f"dockerd (pid {location.daemon.pid}) was running during the scan: "
             "anything changed in the last hour and referenced by nothing is reported as in flight"
         )
     return index
+
+
+def _read_and_join(location: Location, options: Options, now: float) -> Index:
+    scans = read_root(location.root, options.driver)
+    index = build_index(scans, now=now, daemon_running=location.daemon is not None)
+    index.problems[:0] = all_problems(scans)
+    return index
+
+
+def _confirm(index: Index, again: Index) -> None:
+    """Keep the orphans and problems of `index` that a second read (`again`) found too."""
+    orphans = {(o.kind, o.path) for o in again.orphans}
+    kept = []
+    for orphan in index.orphans:
+        if (orphan.kind, orphan.path) in orphans:
+            kept.append(orphan)
+        else:
+            for path in orphan.paths:
+                index.mark(path, IN_FLIGHT)
+    index.orphans[:] = kept
+    problems = {(p.kind, p.path) for p in again.problems}
+    index.problems[:] = [p for p in index.problems if (p.kind, p.path) in problems]
 
 
 def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None:

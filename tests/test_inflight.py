@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dockerdu import index as index_module
+from dockerdu import scan as scan_module
+from dockerdu.index import Scans
 from dockerdu.locate import Daemon, Location
 from dockerdu.report import Report
 from dockerdu.scan import build_report
 from tests.conftest import du
-from tests.rootbuilder import RootBuilder
+from tests.rootbuilder import Layer, RootBuilder
 
 BASE = {"bin/busybox": b"x" * 100_000}
 APP = {"app/data": b"a" * 30_000}
@@ -73,3 +77,66 @@ def test_layer_delete_in_flight(healthy: RootBuilder, monkeypatch: pytest.Monkey
     assert _in_flight_disk(r) >= du(healthy.root / "overlay2" / top.cache_id)
     monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
     assert {o.kind for o in live_scan(healthy.root).orphans} == {"layer_removing"}
+
+
+def _finish_after_first_read(monkeypatch: pytest.MonkeyPatch, finish: Callable[[], None]) -> list[int]:
+    """Make the daemon complete what it was doing right after dockerdu's first read of the root."""
+    real = scan_module.read_root
+    calls: list[int] = []
+
+    def read_root(root: Path, driver: str = "overlay2") -> Scans:
+        scans = real(root, driver)
+        calls.append(1)
+        if len(calls) == 1:
+            finish()
+        return scans
+
+    monkeypatch.setattr(scan_module, "read_root", read_root)
+    return calls
+
+
+def _rmi_half_done(healthy: RootBuilder) -> Layer:
+    """An rmi caught after the image config and the layer's dir went, before its layerdb entry."""
+    files = [BASE, APP, {"gone": b"g" * 5000}]
+    image = healthy.add_image(files, ["app:2"])
+    top = healthy.image_chain(files)[-1]
+    os.remove(healthy.store / "imagedb" / "content" / "sha256" / image[7:])
+    healthy.repositories["app"].pop("app:2")
+    healthy._write_repositories()
+    os.remove(healthy.root / "overlay2" / "l" / top.link)
+    shutil.rmtree(healthy.root / "overlay2" / top.cache_id)
+    return top
+
+
+def test_second_read_drops_what_completed(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An old layer (window closed) seen half-way through its rmi: the first read finds a
+    # layer_unreferenced orphan and its layer_dir_missing; the rmi ends before the second.
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    top = _rmi_half_done(healthy)
+    entry = healthy.store / "layerdb" / "sha256" / top.chain_id[7:]
+    calls = _finish_after_first_read(monkeypatch, lambda: shutil.rmtree(entry))
+    r = live_scan(healthy.root)
+    assert len(calls) == 2
+    assert r.orphans == () and r.problems == ()
+    assert r.totals.root_disk == du(healthy.root)
+
+
+def test_second_read_keeps_what_stays(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same state, still there on the second read: an rmi that stopped half-way.
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    top = _rmi_half_done(healthy)
+    calls = _finish_after_first_read(monkeypatch, lambda: None)
+    r = live_scan(healthy.root)
+    assert len(calls) == 2
+    rel = f"{STORE}/layerdb/sha256/{top.chain_id[7:]}"
+    assert {(o.kind, o.path) for o in r.orphans} == {("layer_unreferenced", rel)}
+    assert {(p.kind, p.path) for p in r.problems} == {("layer_dir_missing", f"overlay2/{top.cache_id}")}
+    assert r.totals.orphans == du(healthy.root / rel)
+
+
+def test_no_second_read_without_a_daemon(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    _rmi_half_done(healthy)
+    calls = _finish_after_first_read(monkeypatch, lambda: None)
+    r = build_report(Location(healthy.root, "--root", None))
+    assert len(calls) == 1
+    assert {o.kind for o in r.orphans} == {"layer_unreferenced"}
