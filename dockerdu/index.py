@@ -309,8 +309,9 @@ def _mark_overlay2(index: Index, scans: Scans, now: float, daemon_running: bool)
     for name in scans.buildkit.snapshot_dirs:
         index.dir_owner.setdefault(name, Owner("build_cache", name))
     _mark_layer_dirs(index, scans, now, daemon_running)
-    _check_missing_dirs(index, scans)
-    _mark_links(index, scans.overlay2)
+    removing = _being_removed(index, scans, now, daemon_running)
+    _check_missing_dirs(index, scans, removing)
+    _mark_links(index, scans.overlay2, removing)
 
 
 def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
@@ -429,8 +430,26 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
             index.mark(f"overlay2/{name}/diff", size_key=f"layer:{name}")
 
 
-def _check_missing_dirs(index: Index, scans: Scans) -> None:
-    """Layers and writable layers whose overlay2 dir is gone."""
+def _being_removed(index: Index, scans: Scans, now: float, daemon_running: bool) -> frozenset[str]:
+    """Containers a running daemon is removing now: their writable layer goes before their dir.
+
+    `docker rm` writes the config with RemovalInProgress (state "removing") and Dead set,
+    removes the writable and init dirs (each short link first), then the layerdb mount,
+    then the container dir. A crashed rm leaves the same state, but one that stays old.
+    """
+    if not daemon_running:
+        return frozenset()
+    mtimes = scans.containers.mtimes
+    return frozenset(
+        container_id
+        for container_id, view in index.containers.items()
+        if view.record.state in ("removing", "dead")
+        and now - mtimes.get(container_id, 0.0) < IN_FLIGHT_SECONDS
+    )
+
+
+def _check_missing_dirs(index: Index, scans: Scans, removing: frozenset[str]) -> None:
+    """Layers and writable layers whose overlay2 dir is gone (not those of containers being removed)."""
     ov = scans.overlay2
     if not ov.readable:
         return
@@ -445,6 +464,8 @@ def _check_missing_dirs(index: Index, scans: Scans) -> None:
                 )
             )
     for container_id, view in index.containers.items():
+        if container_id in removing:
+            continue
         if view.mount is not None and view.mount.mount_id not in ov.dirs:
             index.problems.append(
                 Problem(
@@ -455,7 +476,7 @@ def _check_missing_dirs(index: Index, scans: Scans) -> None:
             )
 
 
-def _mark_links(index: Index, ov: Overlay2Scan) -> None:
+def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> None:
     """l/ short links are charged with the dir they point to; broken ones are orphans."""
     pointed: dict[str, str] = {}
     for link in ov.links.values():
@@ -486,6 +507,7 @@ def _mark_links(index: Index, ov: Overlay2Scan) -> None:
             and layer_dir.link not in ov.links
             and owner is not None
             and owner.category in ("images", "containers")
+            and not (owner.category == "containers" and owner.key in removing)
         ):
             index.problems.append(
                 Problem(

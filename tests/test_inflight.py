@@ -8,6 +8,7 @@ same leftover is still an orphan when it is old.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -140,3 +141,33 @@ def test_no_second_read_without_a_daemon(healthy: RootBuilder, monkeypatch: pyte
     r = build_report(Location(healthy.root, "--root", None))
     assert len(calls) == 1
     assert {o.kind for o in r.orphans} == {"layer_unreferenced"}
+
+
+def _rm_half_done(healthy: RootBuilder) -> None:
+    """A docker rm caught after it removed the writable and init dirs (links first), before the mount."""
+    layers = healthy.image_chain([BASE, APP])
+    image_id = live_scan(healthy.root).images[0].id
+    c = healthy.add_container(image_id, layers[-1], "leaving", {"x": b"x" * 8000})
+    config = healthy.root / "containers" / c.id / "config.v2.json"
+    doc = json.loads(config.read_text())
+    doc["State"].update({"Dead": True, "RemovalInProgress": True})
+    config.write_text(json.dumps(doc))
+    for d in (c.mount_id, f"{c.mount_id}-init"):
+        link = (healthy.root / "overlay2" / d / "link").read_text()
+        os.remove(healthy.root / "overlay2" / "l" / link)
+    shutil.rmtree(healthy.root / "overlay2" / c.mount_id)
+
+
+def test_container_being_removed(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    _rm_half_done(healthy)
+    r = live_scan(healthy.root)
+    assert r.orphans == () and r.problems == ()
+    assert "removing" in {c.state for c in r.containers}
+    assert r.totals.root_disk == du(healthy.root)
+    # The same state left by an rm that crashed long ago is damage, daemon or not.
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    assert {p.kind for p in live_scan(healthy.root).problems} == {"layer_dir_missing", "link_missing"}
+    assert {p.kind for p in build_report(Location(healthy.root, "--root", None)).problems} == {
+        "layer_dir_missing",
+        "link_missing",
+    }
