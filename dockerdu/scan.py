@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 
 from . import __version__
+from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
@@ -104,7 +105,39 @@ def _read_and_join(location: Location, options: Options, now: float) -> Index:
     scans = read_root(location.root, options.driver)
     index = build_index(scans, now=now, daemon_running=location.daemon is not None)
     index.problems[:0] = all_problems(scans)
+    if location.daemon is not None:
+        _settle_unreadable(index, location.root, now)
     return index
+
+
+def _settle_unreadable(index: Index, root: Path, now: float) -> None:
+    """Drop metadata_unreadable problems of files a running daemon is writing or removing.
+
+    A layerdb mount dir exists a moment before its mount-id file, and a dir being
+    removed loses its files one by one: unreadable for that moment, and changed (or
+    gone) just now. Unreferenced layers are still not called orphans while such a
+    file is unread, but that is no problem of the root.
+    """
+    kept: list[Problem] = []
+    dropped = False
+    for problem in index.problems:
+        if problem.kind == "metadata_unreadable" and _changed_within_window(root / problem.path, now):
+            dropped = True
+        else:
+            kept.append(problem)
+    if dropped and not any(p.kind == "metadata_unreadable" for p in kept):
+        kept = [p for p in kept if p.kind != "references_incomplete"]
+    index.problems[:] = kept
+
+
+def _changed_within_window(path: Path, now: float) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True  # removed since it was read
+    except OSError:
+        return False
+    return now - max(st.st_mtime, st.st_ctime) < index_module.IN_FLIGHT_SECONDS
 
 
 def _confirm(index: Index, again: Index) -> None:

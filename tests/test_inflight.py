@@ -171,3 +171,14 @@ def test_container_being_removed(healthy: RootBuilder, monkeypatch: pytest.Monke
         "layer_dir_missing",
         "link_missing",
     }
+
+
+def test_mount_being_written(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # saveMount: MkdirAll(mounts/<id>) a moment before it writes mount-id into it.
+    half = healthy.store / "layerdb" / "mounts" / secrets.token_hex(32)
+    half.mkdir()
+    r = live_scan(healthy.root)
+    assert r.orphans == () and r.problems == ()
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    kinds = {p.kind for p in live_scan(healthy.root).problems}
+    assert kinds == {"metadata_unreadable", "references_incomplete"}
