@@ -210,12 +210,26 @@ class Churn:
 # --------------------------------------------------------------------------- dockerdu runs
 
 
-def run_dockerdu(root: Path, cache_dir: Path, *, expect_daemon: bool = True) -> RunResult:
-    """`dockerdu report --format json --root ROOT` as a subprocess, and its checks."""
+# `python -m dockerdu` with the in-flight window set from argv[1]: to see what the second
+# read and the state rules catch alone, without the age rule hiding it.
+WINDOW_MAIN = (
+    "import sys; import dockerdu.index as index; index.IN_FLIGHT_SECONDS = float(sys.argv.pop(1)); "
+    "from dockerdu.cli import main; main()"
+)
+
+
+def run_dockerdu(
+    root: Path, cache_dir: Path, *, expect_daemon: bool = True, window: float | None = None
+) -> RunResult:
+    """`dockerdu report --format json --root ROOT` as a subprocess, and its checks.
+
+    `window` sets dockerdu's in-flight window (IN_FLIGHT_SECONDS) for the run.
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO), "DOCKERDU_CACHE_DIR": str(cache_dir)}
+    start = ["-m", "dockerdu"] if window is None else ["-c", WINDOW_MAIN, str(window)]
     t0 = time.monotonic()
     r = subprocess.run(
-        [sys.executable, "-m", "dockerdu", "report", "--format", "json", "--root", str(root)],
+        [sys.executable, *start, "report", "--format", "json", "--root", str(root)],
         capture_output=True,
         text=True,
         env=env,
@@ -252,8 +266,19 @@ def run_dockerdu(root: Path, cache_dir: Path, *, expect_daemon: bool = True) -> 
     return RunResult(seconds, r.returncode, orphans, problems, failures)
 
 
-def race(d: rd.PrivateDaemon, seconds: float, *, log: Callable[[str], None] | None = None) -> RaceResult:
-    """Churn `d` for `seconds` while dockerdu reports on its root again and again."""
+def race(
+    d: rd.PrivateDaemon,
+    seconds: float,
+    *,
+    log: Callable[[str], None] | None = None,
+    window: float | None = None,
+) -> RaceResult:
+    """Churn `d` for `seconds` while dockerdu reports on its root again and again.
+
+    `window` overrides dockerdu's in-flight window (see run_dockerdu); 0 makes everything
+    the churn made count as old, so only the second read and Docker's states can tell
+    what is in flight.
+    """
     result = RaceResult(d.version)
     churn = Churn(d, result)
     cache_dir = Path(tempfile.mkdtemp(prefix="dd-race-cache-", dir=str(d.base)))
@@ -261,7 +286,7 @@ def race(d: rd.PrivateDaemon, seconds: float, *, log: Callable[[str], None] | No
     churn.start()
     try:
         while time.monotonic() - t0 < seconds:
-            run = run_dockerdu(d.root, cache_dir)
+            run = run_dockerdu(d.root, cache_dir, window=window)
             result.runs.append(run)
             if log is not None:
                 ops = sum(result.ops.values())
@@ -277,7 +302,7 @@ def race(d: rd.PrivateDaemon, seconds: float, *, log: Callable[[str], None] | No
         churn.stop()
     result.seconds = time.monotonic() - t0
     if d.running:
-        result.final = run_dockerdu(d.root, cache_dir)
+        result.final = run_dockerdu(d.root, cache_dir, window=window)
     return result
 
 
@@ -287,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=300)
     p.add_argument("--version", choices=rd.VERSIONS, default="20.10")
     p.add_argument("--base", type=Path, default=None, help="where the daemon lives (default: a temp dir)")
+    p.add_argument("--window", type=float, default=None, help="dockerdu's in-flight window, in seconds")
     args = p.parse_args(argv)
     reason = rd.docker_unavailable(args.version)
     if reason:
@@ -294,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     base = args.base or Path(tempfile.mkdtemp(prefix="dd-race-"))
     with rd.PrivateDaemon(args.version, base) as d:
-        result = race(d, args.seconds, log=lambda line: print(line, flush=True))
+        result = race(d, args.seconds, log=lambda line: print(line, flush=True), window=args.window)
     print(result.summary())
     return 0 if result.ok else 1
 
