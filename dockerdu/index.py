@@ -326,7 +326,13 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
             index.mark(f"overlay2/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = Owner("orphans", f"containers/{container_id}")
-        elif daemon_running and _recent(scans.overlay2, dirs, now):
+        elif daemon_running and (
+            now - mount.changed < IN_FLIGHT_SECONDS
+            or _recent(scans.overlay2, dirs, now)
+            or any(d not in scans.overlay2.dirs for d in dirs)
+        ):
+            # Being created (the mount is written last), or removed: docker rm deletes the
+            # dirs, then the mount, so a mount whose dirs are gone is a remove under way.
             owner = IN_FLIGHT
             index.mark(mount_rel, owner)
         elif scans.containers.readable:

@@ -182,3 +182,35 @@ def test_mount_being_written(healthy: RootBuilder, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
     kinds = {p.kind for p in live_scan(healthy.root).problems}
     assert kinds == {"metadata_unreadable", "references_incomplete"}
+
+
+def test_mount_of_a_container_being_removed(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docker rm of an old container, caught by readers that saw the mount before it went and
+    # the containers/ dir after: the dirs are gone already (removed before the mount).
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    image_id = live_scan(healthy.root).images[0].id
+    c = healthy.add_container(image_id, healthy.image_chain([BASE, APP])[-1], "old", {"x": b"x" * 8000})
+    for d in (c.mount_id, f"{c.mount_id}-init"):
+        os.remove(healthy.root / "overlay2" / "l" / (healthy.root / "overlay2" / d / "link").read_text())
+        shutil.rmtree(healthy.root / "overlay2" / d)
+    shutil.rmtree(healthy.root / "containers" / c.id)
+    r = live_scan(healthy.root)
+    assert r.orphans == () and r.problems == ()
+    assert r.totals.root_disk == du(healthy.root)
+    offline = build_report(Location(healthy.root, "--root", None))
+    assert {o.kind for o in offline.orphans} == {"container_layer_orphaned"}
+
+
+def test_mount_being_created(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # CreateRWLayer writes the init and writable dirs, then the mount; the container dir comes
+    # after. An old image's dirs are fresh, but so is the mount: in flight either way.
+    image_id = live_scan(healthy.root).images[0].id
+    c = healthy.add_container(image_id, healthy.image_chain([BASE, APP])[-1], "new", {})
+    shutil.rmtree(healthy.root / "containers" / c.id)
+    for d in (c.mount_id, f"{c.mount_id}-init"):
+        os.utime(healthy.root / "overlay2" / d, (1_000_000_000, 1_000_000_000))
+    r = live_scan(healthy.root)
+    assert r.orphans == () and r.problems == ()
+    assert _in_flight_disk(r) >= du(healthy.root / "overlay2" / c.mount_id)
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    assert {o.kind for o in live_scan(healthy.root).orphans} == {"container_layer_orphaned"}

@@ -45,6 +45,8 @@ class MountRecord:
     mount_id: MountID
     init_id: MountID | None
     parent: ChainID | None
+    changed: float = 0.0
+    """Last change of the mount dir (mtime or ctime), to tell one being created."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,12 @@ def _read_mount(path: Path, container_id: ContainerID) -> MountRecord:
         parent = _optional_chain(path)
     except IDError as e:
         raise ReadError(str(e)) from None
-    return MountRecord(container_id, mount_id, init_id, parent)
+    try:
+        st = os.lstat(path)
+        changed = max(st.st_mtime, st.st_ctime)
+    except OSError:
+        changed = 0.0
+    return MountRecord(container_id, mount_id, init_id, parent, changed)
 
 
 def _leftover(entry: os.DirEntry[str]) -> Leftover | None:
