@@ -164,7 +164,7 @@ def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
 
     _join_images(index, scans, store)
     _join_containers(index, scans, store)
-    _join_layers(index, scans, store)
+    _join_layers(index, scans, store, now, daemon_running)
     _mark_overlay2(index, scans, now, daemon_running)
     _mark_volumes(index, scans)
     index.mark("buildkit/content", Owner("build_cache", "buildkit/content"))
@@ -254,8 +254,16 @@ def _chain_of(layers: dict[ChainID, LayerRecord], top: ChainID | None) -> Iterab
         top = layers[top].parent
 
 
-def _join_layers(index: Index, scans: Scans, store: str) -> None:
+def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_running: bool) -> None:
     layers = scans.layerdb.layers
+    # While a daemon runs: a layer being registered (commit, build, pull) has no image yet,
+    # and the parents of a layer being written or deleted are still held by it (an rmi
+    # releases a chain top first, each layer after its child's dir is gone).
+    flying: set[ChainID] = set()
+    if daemon_running:
+        for leftover in (*scans.layerdb.removing, *scans.layerdb.tmp):
+            if now - leftover.changed < IN_FLIGHT_SECONDS:
+                flying.update(_chain_of(layers, leftover.parent))
     reached: set[ChainID] = set()
     for view in index.images.values():
         reached.update(c for c in view.chain if c in layers)
@@ -275,6 +283,13 @@ def _join_layers(index: Index, scans: Scans, store: str) -> None:
             owner = Owner("images", layer.cache_id)
         elif layer.cache_id in bk.snapshot_dirs or is_buildkit_id(layer.cache_id):
             owner = Owner("build_cache", layer.cache_id)
+        elif daemon_running and (
+            chain_id in flying
+            or now - layer.changed < IN_FLIGHT_SECONDS
+            or _recent(scans.overlay2, (layer.cache_id,), now)
+        ):
+            owner = IN_FLIGHT
+            index.mark(f"{store}/layerdb/sha256/{chain_id[7:]}", owner)
         elif images_complete and mounts_complete:
             rel = f"{store}/layerdb/sha256/{chain_id[7:]}"
             owner = Owner("orphans", rel)

@@ -12,7 +12,9 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -214,3 +216,42 @@ def test_mount_being_created(healthy: RootBuilder, monkeypatch: pytest.MonkeyPat
     assert _in_flight_disk(r) >= du(healthy.root / "overlay2" / c.mount_id)
     monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
     assert {o.kind for o in live_scan(healthy.root).orphans} == {"container_layer_orphaned"}
+
+
+def test_layer_registered_before_its_image(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docker commit and each build step register the layer, then create the image.
+    healthy.add_layers([BASE, APP, {"committed": b"c" * 4000}])
+    r = live_scan(healthy.root)
+    assert r.orphans == () and r.problems == ()
+    monkeypatch.setattr(index_module, "IN_FLIGHT_SECONDS", 0.0)
+    assert {o.kind for o in live_scan(healthy.root).orphans} == {"layer_unreferenced"}
+
+
+def _aged(scans: Scans) -> Scans:
+    """`scans` as if every layer and dir were a day old, the leftovers left as they are."""
+    layerdb = replace(
+        scans.layerdb, layers={c: replace(x, changed=0.0) for c, x in scans.layerdb.layers.items()}
+    )
+    overlay2 = replace(
+        scans.overlay2, dirs={n: replace(x, mtime=0.0) for n, x in scans.overlay2.dirs.items()}
+    )
+    return replace(scans, layerdb=layerdb, overlay2=overlay2)
+
+
+def test_parents_of_a_layer_being_deleted(healthy: RootBuilder) -> None:
+    # rmi of an old image: its config went, its top layer is being deleted (renamed to
+    # -removing, its dir still going), the parent below waits for its turn, unchanged.
+    files = [BASE, APP, {"mid": b"m" * 6000}, {"top": b"t" * 9000}]
+    image = healthy.add_image(files, ["app:big"])
+    chain = healthy.image_chain(files)
+    os.remove(healthy.store / "imagedb" / "content" / "sha256" / image[7:])
+    healthy.repositories["app"].pop("app:big")
+    healthy._write_repositories()
+    top = healthy.store / "layerdb" / "sha256" / chain[-1].chain_id[7:]
+    top.rename(top.with_name(f"{top.name}-{secrets.token_hex(32)}-removing"))
+    scans = _aged(scan_module.read_root(healthy.root))
+    live = index_module.build_index(scans, now=time.time(), daemon_running=True)
+    assert live.orphans == []
+    assert live.layer_owner[chain[-2].chain_id] == index_module.IN_FLIGHT
+    offline = index_module.build_index(scans, now=time.time(), daemon_running=False)
+    assert {o.kind for o in offline.orphans} == {"layer_removing", "layer_unreferenced"}

@@ -35,6 +35,8 @@ class LayerRecord:
     parent: ChainID | None
     cache_id: CacheID
     size: int | None
+    changed: float = 0.0
+    """Last change of the layerdb dir (ctime: the rename that registers a layer sets it)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Leftover:
     cache_id: CacheID | None
     changed: float
     """Last change of the entry (ctime, which a rename sets too), to tell one still in flight."""
+    parent: ChainID | None = None
+    """The layer it names as its parent, which it keeps in use while in flight."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,12 @@ def _read_layer(path: Path, chain_id: ChainID) -> LayerRecord:
             size = None
     except (ReadError, ValueError):
         size = None
-    return LayerRecord(chain_id, diff_id, parent, cache_id, size)
+    try:
+        st = os.lstat(path)
+        changed = max(st.st_mtime, st.st_ctime)
+    except OSError:
+        changed = 0.0
+    return LayerRecord(chain_id, diff_id, parent, cache_id, size, changed)
 
 
 def _optional_chain(path: Path) -> ChainID | None:
@@ -197,7 +206,11 @@ def _leftover(entry: os.DirEntry[str]) -> Leftover | None:
         st = entry.stat(follow_symlinks=False)
     except OSError:
         return None
-    return Leftover(entry.name, _optional_cache_id(Path(entry.path)), max(st.st_mtime, st.st_ctime))
+    try:
+        parent = _optional_chain(Path(entry.path))
+    except (ReadError, IDError):
+        parent = None
+    return Leftover(entry.name, _optional_cache_id(Path(entry.path)), max(st.st_mtime, st.st_ctime), parent)
 
 
 def _optional_cache_id(path: Path) -> CacheID | None:
