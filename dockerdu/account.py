@@ -80,6 +80,8 @@ def _image_report(
             others = sum(1 for v in index.images.values() if v.loaded and c in v.chain) > 1
             if not others and c not in used:
                 unique_disk += ldisk
+    if index.figures is not None and view.record.id in index.figures.image_sizes:
+        size, shared = index.figures.image_sizes[view.record.id]
     return ImageReport(
         id=view.record.id,
         tags=view.tags,
@@ -96,6 +98,8 @@ def _image_report(
 
 
 def _container_chains(index: Index) -> set[ChainID]:
+    if index.figures is not None:
+        return set(index.figures.used_layers)
     used: set[ChainID] = set()
     for view in index.containers.values():
         top = view.mount.parent if view.mount is not None else None
@@ -128,6 +132,8 @@ def account(
     )
     listed_refs = _layer_refs(index, False)
     layers_size = sum(layer.size or 0 for c, layer in index.layers.items() if c in listed_refs)
+    if index.figures is not None:
+        layers_size = index.figures.layers_size
 
     containers = sorted(
         (_container_report(index, m, cid) for cid in index.containers),
@@ -179,6 +185,7 @@ def account(
         other=category.get("other", 0),
         root_disk=None if m.skipped else m.root_disk,
         reclaimable=_sum(r.disk for r in reclaimable.values()),
+        image_content=category.get("image_content", 0),
     )
     problems = sorted(
         {ProblemReport(p.kind, p.path, p.reason) for p in (*index.problems, *m.problems)},
@@ -191,7 +198,7 @@ def account(
     return Report(
         root=root,
         root_source=root_source,
-        store="overlay2" if index.driver == "overlay2" else index.driver,
+        store=index.store or index.driver,
         driver=index.driver,
         generated_at=generated_at,
         version=version,
@@ -223,8 +230,10 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
     rw_size: int | None = None
     if view.mount is not None and f"rw:{cid}" in m.sizes:
         rw_size = m.sizes[f"rw:{cid}"]
-    elif view.mount is not None:
+    elif view.mount is not None and index.driver != "vfs":
         rw_size = 0 if _disk(m, Owner("containers", cid)) else None
+    if index.figures is not None:
+        rw_size = index.figures.rw_sizes.get(cid)
     return ContainerReport(
         id=cid,
         name=r.name,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -23,13 +22,11 @@ from typing import Any
 import psutil
 
 from . import history
-from .growth import Growth, compare, growth_dict, growth_lines, render_growth_table
+from .errors import UsageError
+from .growth import Growth, compare, growth_lines
 from .history import Busy, HistoryError, Snapshot
 from .locate import RootError, check_root, locate
 from .measure import Progress
-from .render.csv_ import render_csv
-from .render.json_ import to_dict
-from .render.prometheus import render_growth_prometheus, render_prometheus
 from .report import Report
 from .scan import Options, build_report
 from .text import display
@@ -46,10 +43,6 @@ __all__ = ["Busy", "HistoryError", "ScanTimeout", "UsageError"]
 DEFAULT_CONFIG = Path("/etc/dockerdu.toml")
 SIZE_KEYS = ("max-orphans", "max-log", "max-reclaimable", "max-growth")
 CONFIG_KEYS = ("root", "max-fs-used-percent", *SIZE_KEYS, "history", "history-keep", "timeout")
-
-
-class UsageError(Exception):
-    """A bad option, config file or output path; one sentence (exit code 2)."""
 
 
 class ScanTimeout(RootError):
@@ -265,43 +258,3 @@ def since(path: Path | None, report: Report) -> Growth | None:
     return compare(previous, report) if previous is not None else None
 
 
-def render(report: Report, fmt: str, table: Callable[[Report], str], growth: Growth | None = None) -> str:
-    """`report` in format `fmt` (table, json, prometheus, csv), with `growth` where one is given.
-
-    Table: a growth section at the end; JSON: a `growth` object; Prometheus: the
-    `dockerdu_growth_*` gauges; CSV (one row per object) has no place for it.
-    """
-    if fmt == "json":
-        doc = to_dict(report)
-        if growth is not None:
-            doc["growth"] = growth_dict(growth)
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "prometheus":
-        return render_prometheus(report) + (render_growth_prometheus(growth) if growth else "")
-    if fmt == "csv":
-        return render_csv(report)
-    return table(report) + (render_growth_table(growth) if growth else "")
-
-
-def write_output(text: str, output: Path | None) -> None:
-    """To stdout, or to `output` atomically (temp file in the same directory, then rename)."""
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    try:
-        history.replace_file(output, text.encode("utf-8"))
-    except HistoryError as e:
-        raise UsageError(str(e)) from None
-
-
-def message_stream(fmt: str | None, output: Path | None) -> Any:
-    """Where the audit's lines go: stdout, unless the report itself is written there."""
-    return sys.stderr if fmt is not None and output is None else sys.stdout
-
-
-def echo_lines(lines: list[str], stream: Any) -> None:
-    """Print `lines`, each name already made printable by the check that wrote it."""
-    for line in lines:
-        stream.write(line + "\n")
-    stream.flush()

@@ -9,35 +9,21 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from . import __version__
-from .audit import (
-    Busy,
-    HistoryError,
-    UsageError,
-    audit_lines,
-    echo_lines,
-    message_stream,
-    render,
-    run_audit,
-    settings,
-    write_output,
-)
-from .audit import since as growth_since
-from .cache import default_cache_dir
-from .growth import Growth
-from .imageinfo import DEFAULT_OFFENDERS, RefError, image_doc
-from .locate import Location, RootError, check_root, locate
-from .progress import progress_for
-from .render.image import render_image_json, render_image_table
-from .render.table import render_orphans_table, render_table
-from .report import Report
-from .scan import Options, build_report, index_root
-from .thresholds import parse_size
-from .which import which as which_query
+from .errors import Busy, HistoryError, RootError, UsageError
+from .imagedefaults import DEFAULT_OFFENDERS
+
+# Each command imports what it needs when it runs: start-up is a large part of a short
+# run, and `report` should not pay for the modules of `image` or `audit`.
+if TYPE_CHECKING:
+    from .growth import Growth
+    from .locate import Location
+    from .report import Report
+    from .scan import Options
 
 
 class ExitCode(enum.IntEnum):
@@ -113,8 +99,17 @@ HistoryOption = Annotated[
 ]
 
 
+def _parse_size(text: str) -> int:
+    from .thresholds import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 def _size(name: str, what: str) -> Any:
-    return typer.Option(name, parser=parse_size, metavar="SIZE", help=f"Breach when {what} (10G, 500MiB…).")
+    return typer.Option(name, parser=_parse_size, metavar="SIZE", help=f"Breach when {what} (10G, 500MiB…).")
 
 
 def _version(value: bool) -> None:
@@ -160,12 +155,18 @@ def _run(debug: bool, work: Callable[[], ExitCode]) -> None:
 
 
 def _located(root: Path | None) -> Location:
+    from .locate import check_root, locate
+
     location = locate(root)
     check_root(location.root)
     return location
 
 
 def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, quiet: bool) -> Options:
+    from .cache import default_cache_dir
+    from .progress import progress_for
+    from .scan import Options
+
     return Options(
         quick=quick,
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
@@ -177,11 +178,14 @@ def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, qui
 def _emit(
     report: Report,
     fmt: OutputFormat,
-    table: Callable[[Report], str],
     growth: Growth | None = None,
     output: Path | None = None,
+    *,
+    orphans_only: bool = False,
 ) -> None:
-    write_output(render(report, fmt.value, table, growth), output)
+    from .output import render, write_output
+
+    write_output(render(report, fmt.value, growth, orphans_only=orphans_only), output)
 
 
 @app.command()
@@ -203,14 +207,20 @@ def report(
     """Account for every byte under the root: images, containers, logs, volumes, build cache, orphans."""
 
     def work() -> ExitCode:
+        from .scan import build_report
+
         if since and fmt is OutputFormat.csv:
             raise UsageError("--since has no CSV form (one row per object); use table, json or prometheus")
         options = _options(quick, cache_dir, no_cache, jobs, quiet)
         report = build_report(_located(root), options)
-        growth = growth_since(history, report) if since else None
+        growth = None
+        if since:
+            from .audit import since as growth_since
+
+            growth = growth_since(history, report)
         if since and growth is None:
             typer.echo(f"dockerdu: no previous audit of {report.root} in the history", err=True)
-        _emit(report, fmt, render_table, growth, output)
+        _emit(report, fmt, growth, output)
         return ExitCode.OK
 
     _run(debug, work)
@@ -229,8 +239,10 @@ def orphans(
     """Only the orphans (reclaimable leftovers) and problems (inconsistencies)."""
 
     def work() -> ExitCode:
+        from .scan import build_report
+
         options = _options(False, cache_dir, no_cache, jobs, quiet)
-        _emit(build_report(_located(root), options), fmt, render_orphans_table)
+        _emit(build_report(_located(root), options), fmt, orphans_only=True)
         return ExitCode.OK
 
     _run(debug, work)
@@ -250,6 +262,9 @@ def which(
     """Who owns an overlay2 dir, a short link, an ID or a path under the root."""
 
     def work() -> ExitCode:
+        from .scan import Options, index_root
+        from .which import which as which_query
+
         location = _located(root)
         answers = which_query(index_root(location, Options(), time.time()), location.root, query)
         if not answers:
@@ -283,6 +298,9 @@ def image(
     """Why an image is big: its layers, the instruction behind each, shared and wasted bytes."""
 
     def work() -> ExitCode:
+        from .imageinfo import RefError, image_doc
+        from .render.image import render_image_json, render_image_table
+
         if fmt not in (OutputFormat.table, OutputFormat.json):
             raise UsageError(f"dockerdu image has no {fmt.value} form; use table or json")
         try:
@@ -335,6 +353,9 @@ def audit(
     """For cron and timers: check thresholds (one line per breach, exit 1), record the history."""
 
     def work() -> ExitCode:
+        from .audit import audit_lines, run_audit, settings
+        from .output import echo_lines, message_stream
+
         if output is not None and fmt is None:
             raise UsageError("--output needs --format")
         given = {
@@ -344,7 +365,7 @@ def audit(
         }  # fmt: skip
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:
-            _emit(result.report, fmt, render_table, result.growth, output)
+            _emit(result.report, fmt, result.growth, output)
         echo_lines(audit_lines(result, verbose), message_stream(fmt and fmt.value, output))
         return ExitCode.THRESHOLD_EXCEEDED if result.breached else ExitCode.OK
 

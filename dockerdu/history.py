@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import Busy as Busy
+from .errors import HistoryError as HistoryError
 from .report import Report
 from .text import clean as valid_text
 
@@ -30,14 +32,6 @@ DEFAULT_KEEP = 400
 TOP = 20
 """How many of the largest images, containers, volumes and orphans a line keeps."""
 KINDS = ("images", "containers", "volumes", "orphans")
-
-
-class HistoryError(Exception):
-    """The history (or another output file) cannot be read or written; one sentence."""
-
-
-class Busy(Exception):
-    """Another audit holds the lock; one sentence."""
 
 
 def default_path() -> Path:

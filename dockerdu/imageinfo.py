@@ -40,6 +40,7 @@ from typing import Any
 from . import __version__
 from .fsread import ReadError, list_dir, parse_json, read_bytes
 from .ids import ChainID, ImageID
+from .imagedefaults import DEFAULT_OFFENDERS
 from .index import ImageView, Index
 from .locate import Location
 from .measure import BLOCK, mount_points
@@ -49,7 +50,6 @@ from .scan import Options, index_root
 SCHEMA = "dockerdu.image/1"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 """Docker's overlay2 marks opaque dirs with the trusted xattr; rootless (userxattr) with the user one."""
-DEFAULT_OFFENDERS = 10
 
 
 class RefError(Exception):

@@ -29,7 +29,8 @@ IN_FLIGHT_SECONDS = 3600.0
 KNOWN_TOP = frozenset(
     {
         "image", "overlay2", "containers", "volumes", "network", "plugins", "swarm",
-        "trust", "runtimes", "tmp", "tmp-old", "engine-id", "buildkit", "containerd",
+        "trust", "runtimes", "tmp", "tmp-old", "engine-id", "buildkit", "containerd", "rootfs",
+        "vfs", "fuse-overlayfs", "btrfs", "zfs",
     }
 )  # fmt: skip
 
@@ -94,6 +95,23 @@ class ContainerView:
     mount: MountRecord | None
 
 
+@dataclass(frozen=True)
+class StoreFigures:
+    """Docker's figures where a store computes them its own way (the containerd store).
+
+    The graphdriver store leaves this None: account derives its figures from layerdb.
+    """
+
+    image_sizes: dict[ImageID, tuple[int, int]]
+    """Image ID -> (Size, SharedSize) as `GET /system/df` reports them."""
+    rw_sizes: dict[ContainerID, int]
+    """Container ID -> SizeRw."""
+    layers_size: int
+    """df's LayersSize."""
+    used_layers: frozenset[ChainID]
+    """Layer keys under some container's writable layer."""
+
+
 @dataclass
 class Index:
     """The joined model of a root, and the marks that tell the walk who owns what."""
@@ -114,7 +132,15 @@ class Index:
     """overlay2 dir name -> owner."""
     notes: list[str] = field(default_factory=list)
     overlay2_dirs: frozenset[str] = frozenset()
-    """Names of the dirs present under overlay2/."""
+    """Names of the dirs present under the driver's layer dir (overlay2/, or the snapshots)."""
+    store: str = ""
+    """Which image store the daemon uses: a graphdriver name, or `containerd`; "" means `driver`."""
+    figures: StoreFigures | None = None
+
+    @property
+    def layer_root(self) -> str:
+        """Root-relative dir holding the graphdriver's layer dirs (`overlay2`, `vfs/dir`)."""
+        return "vfs/dir" if self.driver == "vfs" else self.driver
 
     def mark(self, relpath: str, owner: Owner | None = None, size_key: str | None = None) -> None:
         """Charge `relpath` (and below) to `owner`; count Docker's size of it under `size_key`."""
@@ -298,7 +324,7 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
                     "layer_unreferenced",
                     rel,
                     "layer reached by no image and no container",
-                    (rel, f"overlay2/{layer.cache_id}"),
+                    (rel, f"{index.layer_root}/{layer.cache_id}"),
                 )
             )
             index.mark(rel, owner)
@@ -338,7 +364,8 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
         owner: Owner
         if container_id in index.containers:
             owner = Owner("containers", container_id)
-            index.mark(f"overlay2/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
+            if index.driver != "vfs":  # vfs: SizeRw is a naive diff against the parent, not a walk
+                index.mark(f"{index.layer_root}/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = Owner("orphans", f"containers/{container_id}")
         elif daemon_running and (
@@ -357,7 +384,7 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
                     "container_layer_orphaned",
                     mount_rel,
                     "container layer whose container is gone",
-                    (mount_rel, *(f"overlay2/{d}" for d in dirs)),
+                    (mount_rel, *(f"{index.layer_root}/{d}" for d in dirs)),
                 )
             )
             index.mark(mount_rel, owner)
@@ -377,9 +404,9 @@ def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running:
         paths: tuple[str, ...] = (rel,)
         mount = scans.layerdb.mounts.get(container_id)
         if mount is not None:
-            paths += (f"{store}/layerdb/mounts/{container_id}", f"overlay2/{mount.mount_id}")
+            paths += (f"{store}/layerdb/mounts/{container_id}", f"{index.layer_root}/{mount.mount_id}")
             if mount.init_id:
-                paths += (f"overlay2/{mount.init_id}",)
+                paths += (f"{index.layer_root}/{mount.init_id}",)
         if daemon_running and now - containers.mtimes.get(container_id, 0.0) < IN_FLIGHT_SECONDS:
             for p in paths:
                 index.mark(p, IN_FLIGHT)
@@ -414,7 +441,7 @@ def _mark_leftovers(index: Index, scans: Scans, now: float, daemon_running: bool
         cache_id = leftover.cache_id
         if cache_id and cache_id in scans.overlay2.dirs and cache_id not in index.dir_owner:
             index.dir_owner[cache_id] = owner
-            paths += (f"overlay2/{cache_id}",)
+            paths += (f"{index.layer_root}/{cache_id}",)
         if not in_flight:
             index.orphans.append(Orphan(kind, rel, reason, paths))
         index.mark(rel, owner)
@@ -433,7 +460,7 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
             elif is_buildkit_id(name) and not scans.buildkit.complete:
                 owner = UNATTRIBUTED
             elif complete:
-                rel = f"overlay2/{name}"
+                rel = f"{index.layer_root}/{name}"
                 owner = Owner("orphans", rel)
                 index.orphans.append(
                     Orphan(
@@ -446,9 +473,13 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
             else:
                 owner = UNATTRIBUTED
             index.dir_owner[name] = owner
-        index.mark(f"overlay2/{name}", owner)
-        if owner.category in ("images", "build_cache"):
-            index.mark(f"overlay2/{name}/diff", size_key=f"layer:{name}")
+        sized = owner.category in ("images", "build_cache")
+        if index.driver == "vfs":  # a vfs layer dir is the whole tree, no diff/ inside
+            index.mark(f"{index.layer_root}/{name}", owner, f"layer:{name}" if sized else None)
+        else:
+            index.mark(f"{index.layer_root}/{name}", owner)
+            if sized:
+                index.mark(f"{index.layer_root}/{name}/diff", size_key=f"layer:{name}")
 
 
 def _being_removed(index: Index, scans: Scans, now: float, daemon_running: bool) -> frozenset[str]:
@@ -480,7 +511,7 @@ def _check_missing_dirs(index: Index, scans: Scans, removing: frozenset[str]) ->
             index.problems.append(
                 Problem(
                     "layer_dir_missing",
-                    f"overlay2/{layer.cache_id}",
+                    f"{index.layer_root}/{layer.cache_id}",
                     f"layer {chain_id[7:19]} has no dir; breaks {users}",
                 )
             )
@@ -491,7 +522,7 @@ def _check_missing_dirs(index: Index, scans: Scans, removing: frozenset[str]) ->
             index.problems.append(
                 Problem(
                     "layer_dir_missing",
-                    f"overlay2/{view.mount.mount_id}",
+                    f"{index.layer_root}/{view.mount.mount_id}",
                     f"writable layer of container {view.record.name or container_id[:12]} is gone",
                 )
             )
@@ -501,7 +532,7 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
     """l/ short links are charged with the dir they point to; broken ones are orphans."""
     pointed: dict[str, str] = {}
     for link in ov.links.values():
-        rel = f"overlay2/l/{link.name}"
+        rel = f"{index.layer_root}/l/{link.name}"
         if link.target_dir is not None and link.target_dir in ov.dirs:
             pointed[link.target_dir] = link.name
             index.mark(rel, index.dir_owner.get(link.target_dir, METADATA))
@@ -513,11 +544,12 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
                 Orphan("link_broken", rel, f"short link to missing {link.raw_target!r}", (rel,))
             )
             index.mark(rel, Owner("orphans", rel))
+    prefix = f"{index.layer_root}/"
     for i, orphan in enumerate(index.orphans):
         extra = tuple(
-            f"overlay2/l/{pointed[p[9:]]}"
+            f"{index.layer_root}/l/{pointed[p[len(prefix) :]]}"
             for p in orphan.paths
-            if p.startswith("overlay2/") and p[9:] in pointed
+            if p.startswith(prefix) and p[len(prefix) :] in pointed
         )
         if extra:
             index.orphans[i] = Orphan(orphan.kind, orphan.path, orphan.reason, orphan.paths + extra)
@@ -533,7 +565,7 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
             index.problems.append(
                 Problem(
                     "link_missing",
-                    f"overlay2/l/{layer_dir.link}",
+                    f"{index.layer_root}/l/{layer_dir.link}",
                     f"short link of overlay2/{name} is missing; its children cannot mount",
                 )
             )

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from .errors import RootError as RootError
+
 DEFAULT_ROOT = Path("/var/lib/docker")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 # Entries of which at least one exists in every data root Docker has started on.
 ROOT_MARKERS = ("image", "containers", "volumes", "overlay2", "engine-id", "buildkit", "containerd")
-
-
-class RootError(Exception):
-    """The chosen path is not a readable Docker root; the message is one sentence."""
 
 
 @dataclass(frozen=True)
@@ -40,15 +39,16 @@ class Location:
 def running_daemons() -> list[Daemon]:
     """Every running dockerd with the data root it was started with."""
     found: list[Daemon] = []
-    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "uids"]):
         try:
             cmdline = proc.info["cmdline"] or []
             name = proc.info["name"] or ""
-        except (psutil.Error, KeyError):
+            uid = proc.info["uids"].real if proc.info.get("uids") else 0
+        except (psutil.Error, KeyError, AttributeError):
             continue
         if name != "dockerd" and not (cmdline and os.path.basename(cmdline[0]) == "dockerd"):
             continue
-        found.append(Daemon(proc.info["pid"], _daemon_root(cmdline)))
+        found.append(Daemon(proc.info["pid"], _daemon_root(cmdline, uid)))
     return sorted(found, key=lambda d: d.pid)
 
 
@@ -62,13 +62,32 @@ def _flag(cmdline: list[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _daemon_root(cmdline: list[str]) -> Path:
+def _daemon_root(cmdline: list[str], uid: int = 0) -> Path:
     flag = _flag(cmdline, ("--data-root", "--graph", "-g"))
     if flag:
         return Path(flag)
     config = _flag(cmdline, ("--config-file",))
+    home = _home_of(uid) if uid != 0 else None
+    if home is not None:  # rootless: pkg/homedir GetDataHome / GetConfigHome
+        default_config = home / ".config" / "docker" / "daemon.json"
+        from_config = config_data_root(Path(config) if config else default_config)
+        return from_config or home / ".local" / "share" / "docker"
     from_config = config_data_root(Path(config) if config else DAEMON_JSON)
     return from_config or DEFAULT_ROOT
+
+
+def _home_of(uid: int) -> Path | None:
+    try:
+        return Path(pwd.getpwuid(uid).pw_dir)
+    except KeyError:
+        return None
+
+
+def rootless_root(environ: dict[str, str] | None = None) -> Path:
+    """Where a rootless dockerd of this user keeps its data: `$XDG_DATA_HOME/docker`."""
+    env = os.environ if environ is None else environ
+    data_home = env.get("XDG_DATA_HOME") or os.path.join(env.get("HOME", "~"), ".local", "share")
+    return Path(os.path.expanduser(data_home)) / "docker"
 
 
 def config_data_root(path: Path = DAEMON_JSON) -> Path | None:
@@ -94,6 +113,8 @@ def locate(root: Path | None) -> Location:
         location = Location(first.root, f"running dockerd, pid {first.pid}{many}", None)
     elif (configured := config_data_root()) is not None:
         location = Location(configured, str(DAEMON_JSON), None)
+    elif os.geteuid() != 0 and rootless_root().is_dir():
+        location = Location(rootless_root(), "rootless default ($XDG_DATA_HOME/docker)", None)
     else:
         location = Location(DEFAULT_ROOT, "default", None)
     resolved = _resolve(location.root)
@@ -135,3 +156,85 @@ def graph_drivers(root: Path) -> list[str]:
         return sorted(e.name for e in os.scandir(root / "image") if e.is_dir(follow_symlinks=False))
     except OSError:
         return []
+
+
+CONTAINERD_SNAPSHOTTERS = ("overlayfs", "native", "btrfs", "zfs", "fuse-overlayfs")
+"""Snapshotters whose data lives under `containerd/daemon/io.containerd.snapshotter.v1.<name>`."""
+
+
+@dataclass(frozen=True)
+class Store:
+    """Which image store a root holds, and the data of a store the daemon no longer uses."""
+
+    store: str
+    """`containerd`, or the graphdriver name (`overlay2`, `vfs`, `fuse-overlayfs`, ...)."""
+    driver: str
+    """The graphdriver, or the containerd snapshotter (`overlayfs`)."""
+    unused: tuple[str, ...] = ()
+    """Root-relative paths of the other store's data when the root holds both."""
+
+
+def _entries(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _graphdriver_has_data(root: Path, driver: str) -> bool:
+    store = root / "image" / driver
+    return bool(
+        _entries(store / "imagedb" / "content" / "sha256")
+        or _entries(store / "layerdb" / "sha256")
+        or [n for n in _entries(root / driver) if n not in ("l", "dir", "backingFsBlockDev")]
+        or _entries(root / driver / "dir")
+    )
+
+
+def _snapshotter_with_data(root: Path) -> str | None:
+    for name in CONTAINERD_SNAPSHOTTERS:
+        if _entries(root / "containerd" / "daemon" / f"io.containerd.snapshotter.v1.{name}" / "snapshots"):
+            return name
+    return None
+
+
+def _container_drivers(root: Path) -> set[str]:
+    drivers: set[str] = set()
+    for cid in _entries(root / "containers"):
+        try:
+            doc = json.loads((root / "containers" / cid / "config.v2.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("Driver"), str):
+            drivers.add(doc["Driver"])
+    return drivers
+
+
+def detect_store(root: Path) -> Store:
+    """Tell the store of `root` from what is on disk.
+
+    The containerd store keeps snapshots under `containerd/daemon/` (and its
+    containers say `"Driver": "overlayfs"`); a graphdriver store keeps
+    `image/<driver>/` and `<driver>/`. When both hold data, the containers'
+    Driver decides; with no container, the containerd store wins, since Docker
+    switches from a graphdriver to it (29.0 default, the 24.0+ feature flag) and
+    leaves the old tree behind, invisible to the daemon.
+    """
+    snapshotter = _snapshotter_with_data(root)
+    drivers = [d for d in graph_drivers(root) if _graphdriver_has_data(root, d)]
+    used = _container_drivers(root)
+    graph = next((d for d in drivers if d in used), drivers[0] if drivers else None)
+    if snapshotter is not None and (snapshotter in used or graph is None or not used & set(drivers)):
+        unused = tuple(p for d in drivers for p in (f"image/{d}", d) if os.path.lexists(root / p))
+        return Store("containerd", snapshotter, unused)
+    if graph is None:
+        return Store("overlay2", "overlay2")
+    unused = (
+        tuple(
+            f"containerd/daemon/{p}"
+            for p in (f"io.containerd.snapshotter.v1.{snapshotter}", "io.containerd.content.v1.content")
+        )
+        if snapshotter is not None
+        else ()
+    )
+    return Store(graph, graph, unused)

@@ -18,11 +18,13 @@ not depend on how the work was split or scheduled.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .index import METADATA, Mark, Owner
 from .model import Problem
@@ -74,6 +76,9 @@ class Task:
     area: str | None
     marks: dict[str, Mark]
     parents: frozenset[str]
+    identity: tuple[int, int] | None = None
+    """(st_dev, st_ino) the dir had when listed; a dir found otherwise is not walked.
+    None only for the root itself, which may be reached through a symlink."""
 
 
 @dataclass
@@ -130,9 +135,58 @@ def _unescape_mountinfo(text: str) -> str:
 
 @dataclass(frozen=True)
 class _Context:
+    root: str
     dev: int
     skip: frozenset[str]
-    prefix_len: int
+    """Mount points below the root (absolute paths)."""
+
+
+# Dirs are opened relative to an open ancestor (an "anchor"), never through a path a
+# container could redirect: O_NOFOLLOW refuses a dir swapped for a symlink, and the
+# fstat that follows must match what the parent's listing showed. A path relative to
+# its anchor stays below PATH_MAX however deep the tree: past this many bytes a dir
+# becomes the anchor of its children.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_ANCHOR_AT = 3800
+_noatime = [os.O_NOATIME]
+"""O_NOATIME while the kernel allows it (to an inode's owner or a privileged process)."""
+
+
+def _open_dir(name: str, dir_fd: int | None, *, follow: bool = False) -> int:
+    flags = _DIR_FLAGS & ~os.O_NOFOLLOW if follow else _DIR_FLAGS
+    if _noatime[0]:
+        try:
+            return os.open(name, flags | os.O_NOATIME, dir_fd=dir_fd)
+        except PermissionError as e:
+            if e.errno != errno.EPERM:
+                raise
+            _noatime[0] = 0
+    return os.open(name, flags, dir_fd=dir_fd)
+
+
+def _skip_tree(skip: frozenset[str], top: str) -> dict[str, Any] | None:
+    """The mount points below `top` as a tree of names, "" marking a mount point."""
+    tree: dict[str, Any] = {}
+    prefix = top.rstrip("/") + "/"
+    for point in skip:
+        if point.startswith(prefix):
+            node = tree
+            for name in point[len(prefix) :].split("/"):
+                node = node.setdefault(name, {})
+            node[""] = {}
+    return tree or None
+
+
+Node = tuple[Any, str]
+"""A dir's place: (its parent's Node or None, its name); the path is built only for messages."""
+
+
+def _rel_of(node: Node | None) -> str:
+    names = []
+    while node is not None:
+        node, name = node
+        names.append(name)
+    return "/".join(n for n in reversed(names) if n)
 
 
 def _walk(
@@ -148,8 +202,8 @@ def _walk(
     marks = task.marks
     parents = task.parents
     dev = ctx.dev
-    skip = ctx.skip
     s_isdir = stat.S_ISDIR
+    fsencode = os.fsencode
 
     def tally_of(owner: Owner) -> Tally:
         t = tallies.get(owner)
@@ -163,93 +217,144 @@ def _walk(
             a = areas[key] = AreaSize()
         return a
 
+    def unreadable(node: Node, tally: Tally, e: OSError) -> None:
+        tally.incomplete = True
+        res.problems.append(Problem("path_unreadable", _rel_of(node), e.strerror or str(e)))
+
+    # Every anchor is [fd, frames still to open through it]; all are closed on the way out.
+    anchors: list[list[int]] = []
+
+    def release(anchor: list[int]) -> None:
+        anchor[1] -= 1
+        if anchor[1] == 0:
+            anchors.remove(anchor)
+            os.close(anchor[0])
+
+    top_node: Node = (None, task.rel)
     try:
-        top = os.lstat(task.path)
-    except FileNotFoundError:
-        return res
+        top_fd = _open_dir(task.path, None, follow=task.identity is None)
+    except (FileNotFoundError, NotADirectoryError):
+        return res  # removed, or replaced by a file, since it was listed
     except OSError as e:
-        res.problems.append(Problem("path_unreadable", task.rel, e.strerror or str(e)))
-        tally_of(task.owner).incomplete = True
+        if e.errno != errno.ELOOP:  # ELOOP: replaced by a symlink, which is not followed
+            unreadable(top_node, tally_of(task.owner), e)
         return res
-    if top.st_dev != dev:
-        return res
-    top_tally = tally_of(task.owner)
-    top_tally.disk += top.st_blocks * BLOCK
-    top_tally.inodes += 1
-    count = 1
-    # Inodes with more than one link seen in each Docker-size area: pkg/directory.Size
-    # counts an inode once per call.
-    area_seen: dict[int, set[int]] = {}
-    # (path, root-relative path when marks lie below it else None, owner, tally, area key, area)
-    stack: list[tuple[str, str | None, Owner, Tally, str | None, AreaSize | None]] = [
-        (task.path, task.rel, task.owner, top_tally, task.area, area_of(task.area) if task.area else None)
-    ]
-    while stack:
-        path, rel, owner, tally, area_key, area = stack.pop()
-        try:
-            it = os.scandir(path)
-        except FileNotFoundError:
-            continue  # removed while we walked
-        except OSError as e:
-            tally.incomplete = True
-            res.problems.append(Problem("path_unreadable", path[ctx.prefix_len :], e.strerror or str(e)))
-            continue
-        look = rel is not None and rel in parents
-        with it:
-            for entry in it:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                except OSError as e:
-                    tally.incomplete = True
-                    res.problems.append(
-                        Problem("path_unreadable", entry.path[ctx.prefix_len :], e.strerror or str(e))
-                    )
-                    continue
-                if st.st_dev != dev:
-                    continue  # a mount point: not ours to count
-                o, t, k, a, child_rel = owner, tally, area_key, area, None
-                if look:
-                    child_rel = f"{rel}/{entry.name}" if rel else entry.name
-                    mark = marks.get(child_rel)
-                    if mark is not None:
-                        if mark.owner is not None:
-                            o = mark.owner
-                            t = tally_of(o)
-                        if mark.size_key is not None:
-                            k = mark.size_key
-                            a = area_of(k)
-                count += 1
-                if s_isdir(st.st_mode):
-                    if skip and entry.path in skip:
-                        continue
-                    if split is not None and child_rel is not None:
-                        sub = Task(entry.path, child_rel, o, k, marks, parents)
-                        if split(sub):
+    anchors.append([top_fd, 1])
+    try:
+        top = os.fstat(top_fd)
+        if top.st_dev != dev or (task.identity is not None and (top.st_dev, top.st_ino) != task.identity):
+            return res
+        top_tally = tally_of(task.owner)
+        top_tally.disk += top.st_blocks * BLOCK
+        top_tally.inodes += 1
+        count = 1
+        # Inodes with more than one link seen in each Docker-size area: pkg/directory.Size
+        # counts an inode once per call.
+        area_seen: dict[int, set[int]] = {}
+        # (anchor, path from it, its length in bytes, node, root-relative path when marks
+        #  lie below it else None, owner, tally, area key, area, mount points below,
+        #  (st_dev, st_ino) as the parent's listing showed it)
+        stack: list[tuple[Any, ...]] = [
+            (
+                anchors[0], ".", 1, top_node, task.rel, task.owner, top_tally, task.area,
+                area_of(task.area) if task.area else None, _skip_tree(ctx.skip, task.path),
+                (top.st_dev, top.st_ino),
+            )
+        ]  # fmt: skip
+        while stack:
+            anchor, sub, sub_len, node, rel, owner, tally, area_key, area, skip, want = stack.pop()
+            try:
+                fd = _open_dir(sub, anchor[0])
+            except OSError as e:
+                # Gone, or replaced by a file or a symlink (ELOOP), while we walked: not ours.
+                if not isinstance(e, (FileNotFoundError, NotADirectoryError)) and e.errno != errno.ELOOP:
+                    unreadable(node, tally, e)
+                release(anchor)
+                continue
+            # Past _ANCHOR_AT bytes this dir anchors its children and stays open for them.
+            child_anchor = [fd, 1] if sub_len > _ANCHOR_AT else None
+            if child_anchor is not None:
+                anchors.append(child_anchor)
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != want:
+                    continue  # replaced since it was listed
+                look = rel is not None and rel in parents
+                with os.scandir(fd) as it:
+                    for entry in it:
+                        name = entry.name
+                        below = None
+                        if skip is not None:
+                            below = skip.get(name)
+                            if below is not None and "" in below:
+                                continue  # a mount point on this file system: not descended
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:
                             continue
-                    t.disk += st.st_blocks * BLOCK
-                    t.inodes += 1
-                    stack.append((entry.path, child_rel, o, t, k, a))
-                    continue
-                if st.st_nlink > 1:
-                    ino = st.st_ino
-                    if a is not None:
-                        seen = area_seen.setdefault(id(a), set())
-                        if ino not in seen:
-                            seen.add(ino)
-                            a.size += st.st_size
+                        except OSError as e:
+                            unreadable((node, name), tally, e)
+                            continue
+                        if st.st_dev != dev:
+                            continue  # a mount point: not ours to count
+                        o, t, k, a, child_rel = owner, tally, area_key, area, None
+                        if look:
+                            child_rel = f"{rel}/{name}" if rel else name
+                            mark = marks.get(child_rel)
+                            if mark is not None:
+                                if mark.owner is not None:
+                                    o = mark.owner
+                                    t = tally_of(o)
+                                if mark.size_key is not None:
+                                    k = mark.size_key
+                                    a = area_of(k)
+                        count += 1
+                        if s_isdir(st.st_mode):
+                            identity = (st.st_dev, st.st_ino)
+                            if split is not None and child_rel is not None:
+                                path = f"{ctx.root}/{child_rel}"
+                                if split(Task(path, child_rel, o, k, marks, parents, identity)):
+                                    continue
+                            t.disk += st.st_blocks * BLOCK
+                            t.inodes += 1
+                            if child_anchor is not None:
+                                child_anchor[1] += 1
+                                frame = (child_anchor, name, len(fsencode(name)))
+                            else:
+                                anchor[1] += 1
+                                child = name if sub == "." else f"{sub}/{name}"
+                                frame = (anchor, child, len(fsencode(child)))
+                            stack.append((*frame, (node, name), child_rel, o, t, k, a, below, identity))
+                            continue
+                        if st.st_nlink > 1:
+                            ino = st.st_ino
+                            if a is not None:
+                                seen = area_seen.setdefault(id(a), set())
+                                if ino not in seen:
+                                    seen.add(ino)
+                                    a.size += st.st_size
+                                    a.files += 1
+                            if ino not in links:
+                                links[ino] = (st.st_blocks * BLOCK, o)
+                            continue
+                        if a is not None:
                             a.files += 1
-                    if ino not in links:
-                        links[ino] = (st.st_blocks * BLOCK, o)
-                    continue
-                if a is not None:
-                    a.files += 1
-                    a.size += st.st_size
-                t.disk += st.st_blocks * BLOCK
-                t.inodes += 1
-    res.entries = count
-    return res
+                            a.size += st.st_size
+                        t.disk += st.st_blocks * BLOCK
+                        t.inodes += 1
+            except OSError as e:  # the listing itself failed part-way
+                unreadable(node, tally, e)
+            finally:
+                if child_anchor is not None:
+                    release(child_anchor)
+                else:
+                    os.close(fd)
+                release(anchor)
+        res.entries = count
+        return res
+    finally:
+        for anchor in anchors:
+            os.close(anchor[0])
 
 
 def _run_task(task: Task, ctx: _Context) -> TaskResult:
@@ -279,8 +384,8 @@ def measure(
     which `skip_owner` is true are not walked at all (their disk stays unknown).
     """
     root = root.rstrip("/") or "/"
-    top = os.lstat(root)
-    ctx = _Context(top.st_dev, mount_points(root), len(root) + 1)
+    top = os.stat(root)
+    ctx = _Context(root, top.st_dev, mount_points(root))
     tasks: list[Task] = []
     skipped: set[Owner] = set()
 
@@ -291,7 +396,7 @@ def measure(
         if skip_owner is not None and skip_owner(task.owner):
             skipped.add(task.owner)
             return True
-        tasks.append(Task(task.path, task.rel, task.owner, task.area, _sub_marks(task.rel, marks), parents))
+        tasks.append(dataclasses.replace(task, marks=_sub_marks(task.rel, marks)))
         return True
 
     main_task = Task(root, "", METADATA, None, dict(marks), parents)

@@ -40,6 +40,12 @@ ORPHAN_KINDS = (
     "link_broken",
     "layerdb_tmp",
     "layer_removing",
+    "snapshot_unreferenced",
+    "snapshot_dir_unreferenced",
+    "blob_unreferenced",
+    "lease_stale",
+    "content_ingest",
+    "store_unused",
 )
 PROBLEM_KINDS = (
     "layer_dir_missing",
@@ -53,6 +59,7 @@ PROBLEM_KINDS = (
 
 CATEGORIES = (
     "images",
+    "image_content",
     "containers",
     "logs",
     "volumes",

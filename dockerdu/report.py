@@ -142,6 +142,8 @@ class Totals:
     other: int | None
     root_disk: int | None
     reclaimable: int | None
+    image_content: int | None = 0
+    """containerd store: content-store blobs (compressed layers, manifests, configs) of images."""
 
 
 @dataclass(frozen=True)

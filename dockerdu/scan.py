@@ -15,11 +15,13 @@ from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
-from .index import IN_FLIGHT, METADATA, Index, Scans, build_index
-from .locate import Location, graph_drivers
+from .index import IN_FLIGHT, METADATA, Index, Owner, Scans, build_index
+from .index_containerd import build_containerd_index
+from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
-from .model import Problem
+from .model import Orphan, Problem
 from .readers.buildkit import read_build_cache
+from .readers.containerd import read_containerd, snapshotter_dir
 from .readers.containers import read_containers
 from .readers.imagedb import read_imagedb, read_references
 from .readers.layerdb import read_layerdb
@@ -46,6 +48,7 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
     """Run every reader over `root`."""
     store = root / "image" / driver
     rel = f"image/{driver}"
+    layer_root = "vfs/dir" if driver == "vfs" else driver
     references, ref_problems = read_references(store, rel)
     imagedb = read_imagedb(store, rel)
     chains = {c for image in imagedb.images.values() for c in chain_ids(image.diff_ids)}
@@ -58,7 +61,7 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
         references=references,
         imagedb=imagedb,
         layerdb=read_layerdb(store, rel),
-        overlay2=read_overlay2(root / driver, driver),
+        overlay2=read_overlay2(root / layer_root, layer_root),
         containers=read_containers(root / "containers"),
         volumes=read_volumes(root / "volumes"),
         buildkit=read_build_cache(root / "buildkit", chains),
@@ -82,17 +85,60 @@ def all_problems(scans: Scans) -> list[Problem]:
     ]
 
 
+def _containerd_index(location: Location, store: Store, now: float) -> Index:
+    root = location.root
+    containers = read_containers(root / "containers")
+    volumes = read_volumes(root / "volumes")
+    buildkit = read_build_cache(root / "buildkit" / "containerd-overlayfs", ())
+    try:
+        top = tuple(sorted(os.listdir(root)))
+    except OSError:
+        top = ()
+    index = build_containerd_index(
+        str(root),
+        read_containerd(root, store.driver),
+        containers,
+        volumes,
+        buildkit,
+        top_entries=top,
+        engine_id=os.path.lexists(root / "engine-id"),
+        unused_paths=store.unused,
+        now=now,
+        daemon_running=location.daemon is not None,
+    )
+    index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
+    return index
+
+
+def _mark_unused(index: Index, store: Store) -> None:
+    """A graphdriver root that also holds an abandoned containerd store: that data is reclaimable."""
+    for rel in store.unused:
+        index.orphans.append(
+            Orphan(
+                "store_unused",
+                rel,
+                f"image store the daemon does not use (it uses {store.store}): all reclaimable",
+                (rel,),
+            )
+        )
+        index.mark(rel, Owner("orphans", rel))
+
+
 def index_root(location: Location, options: Options, now: float) -> Index:
-    """Read and join a root's records.
+    """Read and join a root's records, for the store the root holds.
 
     While a daemon runs, the readers see each file at a different moment, so a
     create or remove under way can look like a leftover or a dangling reference.
-    Whatever orphan or problem the read finds is then read a second time, and kept
-    only when that read finds it again; the rest was in flight.
+    Whatever orphan or problem the read of a graphdriver store finds is then read a
+    second time, and kept only when that read finds it again; the rest was in flight.
     """
-    index = _read_and_join(location, options, now)
-    if location.daemon is not None and (index.orphans or index.problems):
-        _confirm(index, _read_and_join(location, options, time.time()))
+    store = detect_store(location.root)
+    if store.store == "containerd":
+        index = _containerd_index(location, store, now)
+    else:
+        index = _read_and_join(location, store, now)
+        if location.daemon is not None and (index.orphans or index.problems):
+            _confirm(index, _read_and_join(location, store, time.time()))
     if location.daemon is not None:
         index.notes.append(
             f"dockerd (pid {location.daemon.pid}) was running during the scan: "
@@ -101,12 +147,14 @@ def index_root(location: Location, options: Options, now: float) -> Index:
     return index
 
 
-def _read_and_join(location: Location, options: Options, now: float) -> Index:
-    scans = read_root(location.root, options.driver)
+def _read_and_join(location: Location, store: Store, now: float) -> Index:
+    scans = read_root(location.root, store.driver)
     index = build_index(scans, now=now, daemon_running=location.daemon is not None)
     index.problems[:0] = all_problems(scans)
     if location.daemon is not None:
         _settle_unreadable(index, location.root, now)
+    index.store = store.store
+    _mark_unused(index, store)
     return index
 
 
@@ -156,14 +204,14 @@ def _confirm(index: Index, again: Index) -> None:
 
 
 def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None:
-    if options.cache_dir is None or options.quick:
+    if options.cache_dir is None or options.quick or index.store == "containerd":
         return None
     directory = options.cache_dir.resolve()
     if directory == Path(root) or Path(root) in directory.parents:
         index.notes.append(f"the cache dir {directory} lies under the Docker root: not used")
         return None
     layers = {
-        f"{options.driver}/{layer.cache_id}": layer.cache_id
+        f"{index.layer_root}/{layer.cache_id}": layer.cache_id
         for chain_id, layer in index.layers.items()
         if index.layer_owner.get(chain_id, METADATA).category == "images"
     }
@@ -191,7 +239,14 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         index.marks,
         index.parents(),
         options.progress,
-        split_parents=frozenset({options.driver, "volumes"}),
+        split_parents=frozenset(
+            {
+                f"{snapshotter_dir(index.driver)}/snapshots"
+                if index.store == "containerd"
+                else index.layer_root,
+                "volumes",
+            }
+        ),
         jobs=options.jobs or os.cpu_count() or 1,
         cache=cache,
         skip_owner=(lambda owner: owner.category == "images") if options.quick else None,

@@ -91,7 +91,10 @@ def render_prometheus(report: Report) -> str:
         "dockerdu_daemon_running", "1 if a dockerd was running on the root.", _one(int(d.daemon_running))
     )
     out.gauge("dockerdu_root_disk_bytes", "Allocated bytes under the root, as du -sx -B1.", _one(t.root_disk))
-    categories = ("images", "containers", "logs", "volumes", "build_cache", "orphans", "metadata", "other")
+    categories = (
+        "images", "image_content", "containers", "logs", "volumes",
+        "build_cache", "orphans", "metadata", "other",
+    )  # fmt: skip
     out.gauge(
         "dockerdu_disk_bytes",
         "Allocated bytes per category; the categories add up to dockerdu_root_disk_bytes.",

@@ -111,7 +111,8 @@ def render_totals(report: Report) -> list[str]:
     """Per-category allocated bytes, reclaimable, and the summary line."""
     t = report.totals
     cats = [
-        ("images", t.images), ("containers", t.containers), ("logs", t.logs), ("volumes", t.volumes),
+        ("images", t.images), *([("image content", t.image_content)] if t.image_content else []),
+        ("containers", t.containers), ("logs", t.logs), ("volumes", t.volumes),
         ("build cache", t.build_cache), ("orphans", t.orphans), ("metadata", t.metadata), ("other", t.other),
     ]  # fmt: skip
     rows = [[name, human(v)] for name, v in cats]
@@ -126,7 +127,9 @@ def render_totals(report: Report) -> list[str]:
         lines.append(f"note: {display(note)}")
     lines.append("")
     lines.append(
-        f"Total {human(t.root_disk)}: images {human(t.images)}, containers {human(t.containers)}, "
+        f"Total {human(t.root_disk)}: images {human(t.images)}, "
+        + (f"image content {human(t.image_content)}, " if t.image_content else "")
+        + f"containers {human(t.containers)}, "
         f"logs {human(t.logs)}, volumes {human(t.volumes)}, build cache {human(t.build_cache)}, "
         f"orphans {human(t.orphans)}, metadata {human(t.metadata)}, other {human(t.other)}; "
         f"reclaimable {human(t.reclaimable)}"

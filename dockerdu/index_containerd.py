@@ -1,0 +1,440 @@
+"""The joins for the containerd image store, into the same Index the graphdriver store makes.
+
+image name -> target -> platform manifests -> config -> diff IDs -> chain ID ->
+snapshot -> its parents (which, for classic-builder images, include the `-init`
+snapshots of build containers) -> `snapshots/<id>`; manifests and configs ->
+blobs. A container -> snapshots `<id>` and `<id>-init`. Leases -> snapshots and
+blobs (BuildKit's, or a container's). What no image, container, lease or other
+namespace reaches is garbage containerd's GC would remove: an orphan, once
+every reference was read.
+
+Docker's figures (Docker 26.1 daemon/containerd/image_list.go, service.go):
+image Size = for each present platform manifest, the present blobs (manifest,
+config, layers) plus the usage of the top snapshot and all its ancestors;
+SharedSize = usage of each chain ID (of the listed images' diff IDs) that more
+than one listed image has; LayersSize = usage of every snapshot; a container's
+SizeRw = usage of its snapshot. Usage is the stored size of a committed
+snapshot, and for an active one containerd's live `fs.DiskUsage` of its `fs`:
+allocated bytes of every inode, directories included, each inode once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+
+from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
+from .index import (
+    IN_FLIGHT,
+    IN_FLIGHT_SECONDS,
+    KNOWN_TOP,
+    METADATA,
+    ContainerView,
+    ImageView,
+    Index,
+    Owner,
+    StoreFigures,
+)
+from .model import Orphan, Problem
+from .readers.buildkit import BuildCacheScan
+from .readers.containerd import CONTENT, CTRD, KIND_ACTIVE, ContainerdScan, snapshotter_dir
+from .readers.containers import ContainersScan
+from .readers.imagedb import ImageRecord
+from .readers.layerdb import LayerRecord
+from .readers.volumes import VolumesScan
+
+DANGLING = "moby-dangling@"
+PARENT_LABEL = "org.mobyproject.image.parent"
+BLOCK = 512
+HISTORY_NAMESPACE = "moby_history"
+
+
+def chain_of(diff_ids: Iterable[str]) -> list[str]:
+    """identity.ChainIDs: chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i])."""
+    out: list[str] = []
+    for d in diff_ids:
+        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+def live_usage(path: str) -> int:
+    """containerd's fs.DiskUsage: st_blocks*512 of every inode under `path` (itself included), once each."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    stack = [path]
+    try:
+        top = os.lstat(path)
+    except OSError:
+        return 0
+    seen.add((top.st_dev, top.st_ino))
+    total += top.st_blocks * BLOCK
+    while stack:
+        try:
+            it = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue
+                seen.add(key)
+                total += st.st_blocks * BLOCK
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return total
+
+
+def familiar(name: str) -> str:
+    """`docker.io/library/app:1` -> `app:1`, `docker.io/me/app:1` -> `me/app:1`."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix) and "/" not in name[len(prefix) :].split(":")[0].split("@")[0]:
+            return name[len(prefix) :]
+        if name.startswith(prefix) and prefix == "docker.io/":
+            return name[len(prefix) :]
+    return name
+
+
+def _repo(name: str) -> str:
+    at = name.split("@", 1)[0]
+    last = at.rsplit("/", 1)[-1]
+    return at[: len(at) - len(last)] + last.split(":", 1)[0]
+
+
+def build_containerd_index(
+    root: str,
+    scan: ContainerdScan,
+    containers: ContainersScan,
+    volumes: VolumesScan,
+    buildkit: BuildCacheScan,
+    *,
+    top_entries: tuple[str, ...],
+    engine_id: bool,
+    unused_paths: tuple[str, ...],
+    now: float,
+    daemon_running: bool,
+) -> Index:
+    """Join a containerd store's records and decide the owner of every path the walk will meet."""
+    sdir = snapshotter_dir(scan.snapshotter)
+    index = Index(
+        driver=scan.snapshotter,
+        images={},
+        layers={},
+        layer_owner={},
+        containers={},
+        volume_users={},
+        volumes=volumes,
+        buildkit=buildkit,
+        shared_rule="listed images (containerd store)",
+        overlay2_dirs=scan.snapshot_dirs,
+        store="containerd",
+    )
+    index.problems.extend(scan.problems)
+    for top in top_entries:
+        index.mark(top, METADATA if top in KNOWN_TOP else Owner("other", top))
+    snaps = scan.snapshots
+
+    def usage(key: str) -> int:
+        s = snaps[key]
+        if s.kind == KIND_ACTIVE:
+            return live_usage(os.path.join(root, sdir, "snapshots", s.id, "fs"))
+        return s.size or 0
+
+    usages = {key: usage(key) for key in snaps}
+
+    def path(key: str | None) -> list[str]:
+        out: list[str] = []
+        while key is not None and key in snaps and key not in out:
+            out.append(key)
+            key = snaps[key].parent
+        return out
+
+    for key, s in snaps.items():
+        index.layers[ChainID(key)] = LayerRecord(
+            chain_id=ChainID(key),
+            diff_id=DiffID(""),
+            parent=ChainID(s.parent) if s.parent else None,
+            cache_id=CacheID(s.id),
+            size=usages[key],
+        )
+
+    # Images, grouped by target digest as `docker images` shows them.
+    intermediate = {img.labels.get(PARENT_LABEL) for img in scan.images.values()}
+    by_target: dict[str, list[str]] = {}
+    for name, img in scan.images.items():
+        by_target.setdefault(img.target, []).append(name)
+    figures_size: dict[ImageID, tuple[int, int]] = {}
+    chain_ids: dict[ImageID, list[str]] = {}
+    for target, names in sorted(by_target.items()):
+        img = scan.images[names[0]]
+        image_id = ImageID(target)
+        named = sorted(n for n in names if not n.startswith(DANGLING))
+        tags = tuple(familiar(n) for n in named if "@" not in n)
+        digests = tuple(f"{familiar(_repo(n))}@{target}" for n in named)
+        size = 0
+        chains: list[str] = []
+        for m in img.manifests:
+            chain = chain_of(m.diff_ids)
+            chains.extend(chain)
+            content = sum(
+                scan.blobs[d].size
+                for d in (m.digest, m.config, *m.layers)
+                if d in scan.blobs and d in scan.blob_files
+            )
+            size += content + sum(usages[k] for k in path(chain[-1] if chain else None))
+        first = img.manifests[0] if img.manifests else None
+        top_path = path(chain_of(first.diff_ids)[-1] if first and first.diff_ids else None)
+        listed = bool(img.manifests) and (bool(named) or target not in intermediate)
+        index.images[image_id] = ImageView(
+            record=ImageRecord(
+                id=image_id,
+                diff_ids=tuple(DiffID(d) for d in (first.diff_ids if first else ())),
+                parent=ImageID(p) if (p := img.labels.get(PARENT_LABEL)) else None,
+                created=first.created if first else None,
+                os="linux",
+            ),
+            chain=tuple(ChainID(k) for k in reversed(top_path)),
+            tags=tags,
+            digests=digests,
+            loaded=bool(img.manifests),
+            listed=listed,
+            containers=0,
+        )
+        figures_size[image_id] = (size, 0)
+        chain_ids[image_id] = chains
+    refs: dict[str, int] = {}
+    for image_id, view in index.images.items():
+        if view.listed:
+            for c in chain_ids[image_id]:
+                refs[c] = refs.get(c, 0) + 1
+    for image_id, (size, _) in figures_size.items():
+        shared = sum(usages[c] for c in chain_ids[image_id] if refs.get(c, 0) > 1 and c in snaps)
+        figures_size[image_id] = (size, shared)
+
+    # Containers: their snapshots, logs, volumes.
+    counts: dict[ImageID, int] = {}
+    users: dict[str, list[ContainerID]] = {}
+    rw_sizes: dict[ContainerID, int] = {}
+    used: set[ChainID] = set()
+    for cid, record in containers.containers.items():
+        index.containers[cid] = ContainerView(record, None)
+        if record.image_id is not None:
+            counts[record.image_id] = counts.get(record.image_id, 0) + 1
+        for volume in record.volumes:
+            users.setdefault(volume, []).append(cid)
+        if cid in snaps:
+            rw_sizes[cid] = usages[cid]
+            used.update(ChainID(k) for k in path(snaps[cid].parent))
+        elif scan.readable:
+            index.problems.append(
+                Problem(
+                    "layer_dir_missing",
+                    f"{sdir}/snapshots",
+                    f"container {record.name or cid[:12]} has no snapshot",
+                )
+            )
+        for name in record.log_files:
+            index.mark(f"containers/{cid}/{name}", Owner("logs", cid), f"log:{cid}")
+    for image_id, count in counts.items():
+        seen = index.images.get(image_id)
+        if seen is not None:
+            index.images[image_id] = ImageView(
+                seen.record, seen.chain, seen.tags, seen.digests, seen.loaded, seen.listed, count
+            )
+    index.volume_users = {k: tuple(v) for k, v in users.items()}
+    for cid in sorted(containers.unusable):
+        rel = f"containers/{cid}"
+        owner = Owner("orphans", rel)
+        index.orphans.append(Orphan("container_dir_orphaned", rel, containers.unusable[cid], (rel,)))
+        index.mark(rel, owner)
+
+    _own_snapshots(index, scan, root, now, daemon_running)
+    _own_blobs(index, scan, root, now, daemon_running)
+    for rel in unused_paths:
+        index.orphans.append(
+            Orphan(
+                "store_unused",
+                rel,
+                "image store the daemon no longer uses (it uses the containerd store): all reclaimable",
+                (rel,),
+            )
+        )
+        index.mark(rel, Owner("orphans", rel))
+    for vname, vol in volumes.volumes.items():
+        index.mark(f"volumes/{vname}", Owner("volumes", vname))
+        if vol.has_data:
+            index.mark(f"volumes/{vname}/_data", size_key=f"vol:{vname}")
+    index.figures = StoreFigures(
+        image_sizes=figures_size,
+        rw_sizes=rw_sizes,
+        layers_size=sum(usages.values()),
+        used_layers=frozenset(used),
+    )
+    return index
+
+
+def _recent(path: str, now: float) -> bool:
+    try:
+        return now - os.lstat(path).st_mtime < IN_FLIGHT_SECONDS
+    except OSError:
+        return False
+
+
+def _own_snapshots(index: Index, scan: ContainerdScan, root: str, now: float, daemon_running: bool) -> None:
+    """Owner of every snapshot and of every dir under snapshots/."""
+    snaps = scan.snapshots
+    sdir = snapshotter_dir(scan.snapshotter)
+    owner: dict[str, Owner] = {}
+
+    def claim(key: str | None, who: Owner | None) -> None:
+        """Own `key` and its unowned ancestors: as `who`, or (None) each as an image layer."""
+        while key is not None and key in snaps and key not in owner:
+            owner[key] = who or Owner("images", snaps[key].id)
+            key = snaps[key].parent
+
+    for view in index.images.values():
+        if view.chain:
+            claim(view.chain[-1], None)
+    for blob in scan.blobs.values():
+        for key in blob.snapshots:
+            claim(key, None)
+    for cid in index.containers:
+        for key in (cid, f"{cid}-init"):
+            if key in snaps:
+                owner.setdefault(key, Owner("containers", cid))
+                claim(snaps[key].parent, None)
+    for key in scan.runtime_snapshots:
+        claim(key, Owner("containers", key.removesuffix("-init")))
+    for lease in scan.leases.values():
+        held = lease.snapshots
+        if _is_container_lease(lease.id) and lease.id not in index.containers:
+            rel = f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease.id}"
+            pinned = Owner("orphans", rel)
+            paths = tuple(f"{sdir}/snapshots/{snaps[k].id}" for k in held if k in snaps and k not in owner)
+            index.orphans.append(
+                Orphan("lease_stale", rel, "lease of a container that is gone pins its snapshots", paths)
+            )
+            for k in held:
+                claim(k, pinned)
+            continue
+        for k in held:
+            claim(k, Owner("build_cache", k))
+    complete = scan.readable
+    for key, s in snaps.items():
+        if key in owner:
+            continue
+        rel = f"{sdir}/snapshots/{s.id}"
+        if daemon_running and _recent(os.path.join(root, rel), now):
+            owner[key] = IN_FLIGHT
+        elif complete:
+            owner[key] = Owner("orphans", rel)
+            index.orphans.append(
+                Orphan(
+                    "snapshot_unreferenced",
+                    rel,
+                    f"snapshot {key[:40]} reached by no image, container or lease",
+                    (rel,),
+                )
+            )
+        else:
+            owner[key] = Owner("other", "unattributed (references unreadable)")
+    by_id = {s.id: key for key, s in snaps.items()}
+    for name in sorted(scan.snapshot_dirs):
+        rel = f"{sdir}/snapshots/{name}"
+        known = by_id.get(name)
+        who: Owner
+        if known is not None:
+            who = owner[known]
+            index.layer_owner[ChainID(known)] = who
+        elif daemon_running and _recent(os.path.join(root, rel), now):
+            who = IN_FLIGHT
+        elif complete:
+            who = Owner("orphans", rel)
+            index.orphans.append(
+                Orphan(
+                    "snapshot_dir_unreferenced",
+                    rel,
+                    "snapshot dir with no record in the snapshotter's metadata.db",
+                    (rel,),
+                )
+            )
+        else:
+            who = Owner("other", "unattributed (references unreadable)")
+        index.mark(rel, who)
+    for key, who in owner.items():
+        index.layer_owner.setdefault(ChainID(key), who)
+
+
+def _is_container_lease(lease_id: str) -> bool:
+    return len(lease_id) == 64 and all(c in "0123456789abcdef" for c in lease_id)
+
+
+def _own_blobs(index: Index, scan: ContainerdScan, root: str, now: float, daemon_running: bool) -> None:
+    """Owner of every file under blobs/sha256/: an image's, a lease's, another namespace's, or garbage."""
+    bdir = f"{CTRD}/{CONTENT}/blobs/sha256"
+    owner: dict[str, Owner] = {}
+
+    def reach(digest: str, who: Owner) -> None:
+        stack = [digest]
+        while stack:
+            d = stack.pop()
+            if d in owner:
+                continue
+            owner[d] = who
+            blob = scan.blobs.get(d)
+            if blob is not None:
+                stack.extend(blob.refs)
+
+    for img in scan.images.values():
+        reach(img.target, Owner("image_content", "content store"))
+    for d, blob in scan.blobs.items():
+        if blob.root:
+            reach(d, Owner("image_content", "content store"))
+    for lease in scan.leases.values():
+        stale = _is_container_lease(lease.id) and lease.id not in index.containers
+        for d in lease.content:
+            reach(
+                d,
+                Owner("orphans", f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease.id}")
+                if stale
+                else Owner("build_cache", "content"),
+            )
+    for d, ns in scan.foreign_blobs.items():
+        owner.setdefault(
+            d,
+            Owner("build_cache", "build history")
+            if ns == HISTORY_NAMESPACE
+            else Owner("other", f"containerd namespace {ns}"),
+        )
+    complete = scan.readable
+    for d in sorted(scan.blob_files):
+        rel = f"{bdir}/{d[7:]}"
+        who = owner.get(d)
+        if who is None:
+            if daemon_running and _recent(os.path.join(root, rel), now):
+                who = IN_FLIGHT
+            elif complete:
+                who = Owner("orphans", rel)
+                reason = (
+                    "blob no image, lease or namespace references"
+                    if d in scan.blobs
+                    else "blob with no record in meta.db"
+                )
+                index.orphans.append(Orphan("blob_unreferenced", rel, reason, (rel,)))
+            else:
+                who = Owner("other", "unattributed (references unreadable)")
+        index.mark(rel, who)
+    for ingest in scan.ingests:
+        rel = f"{CTRD}/{CONTENT}/ingest/{ingest}"
+        if not daemon_running:
+            index.orphans.append(
+                Orphan("content_ingest", rel, "partial content write, never finished", (rel,))
+            )
+            index.mark(rel, Owner("orphans", rel))
+        else:
+            index.mark(rel, IN_FLIGHT)

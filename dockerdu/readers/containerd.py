@@ -1,0 +1,367 @@
+"""Read the containerd image store (Docker's `containerd-snapshotter` feature) offline.
+
+Learned from Docker 26.1.5 started with `{"features": {"containerd-snapshotter":
+true}}` and no system containerd, so it runs its own with root
+`<data-root>/containerd/daemon`, namespace `moby`, snapshotter `overlayfs`:
+
+- `io.containerd.metadata.v1.bolt/meta.db` (bbolt), under `v1/moby/`:
+  `images/<name>/target/{digest,mediatype,size}` (+ `labels/`; dangling images
+  are named `moby-dangling@<digest>`, classic-builder parents carry the label
+  `org.mobyproject.image.parent`); `content/blob/<digest>/{size,labels/}`
+  (size a zigzag varint; labels `containerd.io/gc.ref.content.*` name child
+  blobs, `containerd.io/gc.ref.snapshot.<snapshotter>` a snapshot key);
+  `snapshots/<snapshotter>/<key>/{name,parent,labels/}`; `leases/<id>/
+  {snapshots/<snapshotter>/<key>, content/<digest>, labels/}`; `containers/<id>/
+  snapshotKey` (runtime records).
+- `io.containerd.snapshotter.v1.overlayfs/metadata.db` (bbolt):
+  `v1/snapshots/<ns>/<n>/<key>/{id (uvarint), kind (1 view, 2 active,
+  3 committed), parent (a name), size, inodes (zigzag varints, committed only)}`.
+  The data of snapshot `id` is `snapshots/<id>/{fs,work}`.
+- `io.containerd.content.v1.content/blobs/sha256/<hex>`: the blobs (index,
+  manifests, configs as JSON; compressed layers); `ingest/` partial writes.
+
+Snapshot keys: an image layer is its chain ID; the classic builder commits
+build containers, so an image layer's parent may be a `<id>-init` snapshot.
+A container's writable snapshot is `<container ID>`, its init `<id>-init`,
+both held by a lease named after the container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..bbolt import BoltError, Bucket, open_db
+from ..model import Problem
+
+CTRD = "containerd/daemon"
+META_DB = "io.containerd.metadata.v1.bolt/meta.db"
+CONTENT = "io.containerd.content.v1.content"
+NAMESPACE = b"moby"
+# Blobs this reader decodes as JSON (manifests, indexes, configs) are small; a
+# layer blob is never read.
+MAX_JSON_BLOB = 16 << 20
+KIND_VIEW, KIND_ACTIVE, KIND_COMMITTED = 1, 2, 3
+LAYER_TYPES = ("tar", "layer")
+
+
+def snapshotter_dir(name: str) -> str:
+    """Root-relative dir of a snapshotter plugin, e.g. `io.containerd.snapshotter.v1.overlayfs`."""
+    return f"{CTRD}/io.containerd.snapshotter.v1.{name}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot of the snapshotter's metadata.db."""
+
+    key: str
+    id: str
+    kind: int
+    parent: str | None
+    size: int | None
+    """Stored usage (committed snapshots); None for active ones and views."""
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One content-store record of meta.db."""
+
+    digest: str
+    size: int
+    refs: tuple[str, ...]
+    """Child blobs named by `containerd.io/gc.ref.content.*` labels."""
+    snapshots: tuple[str, ...]
+    """Snapshot keys named by `containerd.io/gc.ref.snapshot.<snapshotter>` labels."""
+    root: bool
+    """Labelled `containerd.io/gc.root`."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One platform image of an image: its manifest, config and layers."""
+
+    digest: str
+    config: str
+    layers: tuple[str, ...]
+    diff_ids: tuple[str, ...]
+    created: str | None
+
+
+@dataclass(frozen=True)
+class CtrdImage:
+    """One meta.db image record with its manifests resolved."""
+
+    name: str
+    target: str
+    labels: dict[str, str]
+    manifests: tuple[Manifest, ...]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A meta.db lease and what it holds."""
+
+    id: str
+    snapshots: tuple[str, ...]
+    content: tuple[str, ...]
+    labels: dict[str, str]
+
+
+@dataclass
+class ContainerdScan:
+    """Everything read from a containerd store; `readable` false when meta.db failed."""
+
+    snapshotter: str
+    images: dict[str, CtrdImage] = field(default_factory=dict)
+    blobs: dict[str, Blob] = field(default_factory=dict)
+    blob_files: frozenset[str] = frozenset()
+    """Digests with a file under blobs/sha256/."""
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    snapshot_dirs: frozenset[str] = frozenset()
+    """Names of the dirs under `snapshots/`."""
+    leases: dict[str, Lease] = field(default_factory=dict)
+    runtime_snapshots: frozenset[str] = frozenset()
+    """Snapshot keys named by containerd container records."""
+    ingests: tuple[str, ...] = ()
+    foreign_blobs: dict[str, str] = field(default_factory=dict)
+    """Digest -> the other namespace (e.g. `moby_history`) that has a record of it."""
+    problems: list[Problem] = field(default_factory=list)
+    readable: bool = True
+
+
+def uvarint(data: bytes) -> int:
+    """Decode Go's binary.Uvarint; raises ValueError on a truncated value."""
+    value = shift = 0
+    for byte in data[:10]:
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value
+        shift += 7
+    raise ValueError("truncated varint")
+
+
+def varint(data: bytes) -> int:
+    """Decode Go's binary.Varint (zigzag)."""
+    u = uvarint(data)
+    return (u >> 1) ^ -(u & 1)
+
+
+def _labels(bucket: Bucket | None) -> dict[str, str]:
+    if bucket is None:
+        return {}
+    return {
+        k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+        for k, v in bucket.items()
+        if isinstance(v, bytes)
+    }
+
+
+def _sub(bucket: Bucket | None, *path: bytes) -> Bucket | None:
+    for name in path:
+        if bucket is None:
+            return None
+        bucket = bucket.bucket(name)
+    return bucket
+
+
+def _keys(bucket: Bucket | None) -> tuple[str, ...]:
+    return tuple(k.decode("utf-8", "replace") for k in bucket.keys()) if bucket is not None else ()
+
+
+def read_containerd(root: Path, snapshotter: str = "overlayfs") -> ContainerdScan:
+    """Read meta.db, the snapshotter's metadata.db and the JSON blobs under `root`."""
+    scan = ContainerdScan(snapshotter)
+    base = root / CTRD
+    _read_snapshotter(base / f"io.containerd.snapshotter.v1.{snapshotter}", scan)
+    _read_meta(base / META_DB, scan)
+    blobs_dir = base / CONTENT / "blobs" / "sha256"
+    try:
+        scan.blob_files = frozenset(f"sha256:{n}" for n in os.listdir(blobs_dir))
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        scan.readable = False
+        scan.problems.append(
+            Problem("path_unreadable", f"{CTRD}/{CONTENT}/blobs/sha256", e.strerror or str(e))
+        )
+    try:
+        scan.ingests = tuple(sorted(os.listdir(base / CONTENT / "ingest")))
+    except OSError:
+        pass
+    _resolve_images(blobs_dir, scan)
+    return scan
+
+
+def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
+    rel = snapshotter_dir(scan.snapshotter)
+    try:
+        scan.snapshot_dirs = frozenset(os.listdir(sdir / "snapshots"))
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        scan.readable = False
+        scan.problems.append(Problem("path_unreadable", f"{rel}/snapshots", e.strerror or str(e)))
+    if not (sdir / "metadata.db").is_file():
+        return
+    try:
+        snaps = _sub(open_db(sdir / "metadata.db"), b"v1", b"snapshots")
+        for key, b in snaps.items() if snaps is not None else ():
+            if not isinstance(b, Bucket):
+                continue
+            name = key.decode("utf-8", "replace")
+            ns, _, rest = name.partition("/")
+            if ns != NAMESPACE.decode():
+                continue
+            short = rest.partition("/")[2]
+            raw_parent = b.get(b"parent")
+            raw_size, raw_kind, raw_id = b.get(b"size"), b.get(b"kind"), b.get(b"id")
+            if raw_id is None or not raw_kind:
+                raise ValueError(f"snapshot {name} has no id or kind")
+            parent = raw_parent.decode("utf-8", "replace").split("/", 2)[-1] if raw_parent else None
+            scan.snapshots[short] = Snapshot(
+                key=short,
+                id=str(uvarint(raw_id)),
+                kind=raw_kind[0],
+                parent=parent,
+                size=varint(raw_size) if raw_size else None,
+            )
+    except (OSError, BoltError, ValueError) as e:
+        scan.readable = False
+        scan.problems.append(Problem("metadata_unreadable", f"{rel}/metadata.db", str(e)))
+
+
+def _read_meta(path: Path, scan: ContainerdScan) -> None:
+    rel = f"{CTRD}/{META_DB}"
+    if not path.is_file():
+        return
+    try:
+        v1 = _sub(open_db(path), b"v1")
+        for name, b in (v1 or _EMPTY).items():
+            if isinstance(b, Bucket) and name != NAMESPACE:
+                for digest in _keys(_sub(b, b"content", b"blob")):
+                    scan.foreign_blobs.setdefault(digest, name.decode("utf-8", "replace"))
+        ns = _sub(v1, NAMESPACE)
+        if ns is None:
+            return
+        for raw_name, b in (_sub(ns, b"images") or _EMPTY).items():
+            target = b.bucket(b"target") if isinstance(b, Bucket) else None
+            raw_target = target.get(b"digest") if target is not None else None
+            if raw_target is None or not isinstance(b, Bucket):
+                continue
+            image_name = raw_name.decode("utf-8", "replace")
+            scan.images[image_name] = CtrdImage(
+                image_name, raw_target.decode(), _labels(b.bucket(b"labels")), ()
+            )
+        for raw_digest, b in (_sub(ns, b"content", b"blob") or _EMPTY).items():
+            if not isinstance(b, Bucket):
+                continue
+            labels = _labels(b.bucket(b"labels"))
+            raw = b.get(b"size")
+            digest = raw_digest.decode()
+            scan.blobs[digest] = Blob(
+                digest=digest,
+                size=varint(raw) if raw else 0,
+                refs=tuple(v for k, v in labels.items() if k.startswith("containerd.io/gc.ref.content")),
+                snapshots=tuple(
+                    v for k, v in labels.items() if k == f"containerd.io/gc.ref.snapshot.{scan.snapshotter}"
+                ),
+                root="containerd.io/gc.root" in labels,
+            )
+        for lease_id, b in (_sub(ns, b"leases") or _EMPTY).items():
+            if not isinstance(b, Bucket):
+                continue
+            scan.leases[lease_id.decode()] = Lease(
+                id=lease_id.decode(),
+                snapshots=_keys(_sub(b, b"snapshots", scan.snapshotter.encode())),
+                content=_keys(b.bucket(b"content")),
+                labels=_labels(b.bucket(b"labels")),
+            )
+        held: set[str] = set()
+        for b in (_sub(ns, b"containers") or _EMPTY).values():
+            if isinstance(b, Bucket) and (key := b.get(b"snapshotKey")):
+                held.add(key.decode())
+        scan.runtime_snapshots = frozenset(held)
+    except (OSError, BoltError, ValueError, UnicodeDecodeError) as e:
+        scan.readable = False
+        scan.problems.append(Problem("metadata_unreadable", rel, str(e)))
+
+
+class _Empty:
+    def items(self) -> tuple[()]:
+        return ()
+
+    def values(self) -> tuple[()]:
+        return ()
+
+
+_EMPTY: Any = _Empty()
+
+
+def _read_json(blobs_dir: Path, digest: str) -> Any:
+    path = blobs_dir / digest.partition(":")[2]
+    with open(path, "rb") as f:
+        data = f.read(MAX_JSON_BLOB + 1)
+    if len(data) > MAX_JSON_BLOB:
+        raise ValueError("blob too large for a manifest")
+    return json.loads(data)
+
+
+def _is_layer(media_type: str) -> bool:
+    return any(t in media_type for t in LAYER_TYPES) and "in-toto" not in media_type
+
+
+def _resolve_images(blobs_dir: Path, scan: ContainerdScan) -> None:
+    """Resolve each image's target into its present, non-attestation platform manifests."""
+    for name, image in list(scan.images.items()):
+        manifests: list[Manifest] = []
+        try:
+            manifests = _manifests(blobs_dir, scan, image.target, 0)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            if not isinstance(e, FileNotFoundError):
+                scan.problems.append(
+                    Problem(
+                        "metadata_unreadable",
+                        f"{CTRD}/{CONTENT}/blobs/sha256/{image.target[7:]}",
+                        f"image {name}: {e}",
+                    )
+                )
+        scan.images[name] = CtrdImage(image.name, image.target, image.labels, tuple(manifests))
+
+
+def _manifests(blobs_dir: Path, scan: ContainerdScan, digest: str, depth: int) -> list[Manifest]:
+    if digest not in scan.blob_files or depth > 4:
+        return []
+    doc = _read_json(blobs_dir, digest)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    if "manifests" in doc:
+        out: list[Manifest] = []
+        for desc in doc["manifests"]:
+            annotations = desc.get("annotations") or {}
+            if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+                continue
+            out.extend(_manifests(blobs_dir, scan, desc["digest"], depth + 1))
+        return out
+    config = doc.get("config")
+    if not isinstance(config, dict):
+        return []
+    layers = doc.get("layers") or []
+    if any(not _is_layer(str(x.get("mediaType", ""))) for x in layers):
+        return []  # an attestation or other pseudo image
+    if config["digest"] not in scan.blob_files:
+        return []
+    cfg = _read_json(blobs_dir, config["digest"])
+    diff_ids = tuple(str(d) for d in (cfg.get("rootfs") or {}).get("diff_ids") or ())
+    created = cfg.get("created")
+    return [
+        Manifest(
+            digest=digest,
+            config=str(config["digest"]),
+            layers=tuple(str(x["digest"]) for x in layers),
+            diff_ids=diff_ids,
+            created=created if isinstance(created, str) else None,
+        )
+    ]
