@@ -191,9 +191,12 @@ def account(
         {ProblemReport(p.kind, p.path, p.reason) for p in (*index.problems, *m.problems)},
         key=lambda p: (p.kind, p.path),
     )
+    unknown_sizes = {c for c, layer in index.layers.items() if layer.size is None}
     incomplete = sorted(
         {f"{o.category}:{o.key}" if o.key else o.category for o, t in m.tallies.items() if t.incomplete}
-        | {"images.size" for v in listed for c in v.chain if index.layers[c].size is None}
+        | {"images.size" for v in listed for c in v.chain if c in unknown_sizes}
+        | ({"docker.layers_size", "reclaimable.images"} if unknown_sizes & set(listed_refs) else set())
+        | index.incomplete
     )
     return Report(
         root=root,

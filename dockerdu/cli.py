@@ -16,6 +16,7 @@ import typer
 from . import __version__
 from .errors import Busy, HistoryError, RootError, UsageError
 from .imagedefaults import DEFAULT_OFFENDERS
+from .text import display
 
 # Each command imports what it needs when it runs: start-up is a large part of a short
 # run, and `report` should not pay for the modules of `image` or `audit`.
@@ -128,7 +129,8 @@ def _main(
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
-    typer.echo(f"dockerdu: {message}", err=True)
+    # One line, whatever a path or an exception's text holds (newlines, escape codes).
+    typer.echo(f"dockerdu: {display(message)}", err=True)
     raise typer.Exit(int(code))
 
 
@@ -303,8 +305,16 @@ def image(
 
         if fmt not in (OutputFormat.table, OutputFormat.json):
             raise UsageError(f"dockerdu image has no {fmt.value} form; use table or json")
+        from .locate import detect_store
+
+        location = _located(root)
+        if detect_store(location.root).store == "containerd":
+            raise UsageError(
+                f"dockerdu image reads graphdriver stores only; {location.root} holds the containerd "
+                "image store (dockerdu report and dockerdu which read it)"
+            )
         try:
-            doc = image_doc(_located(root), refs, top=top, offenders=offenders)
+            doc = image_doc(location, refs, top=top, offenders=offenders)
         except RefError as e:
             _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
         sys.stdout.write(

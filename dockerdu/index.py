@@ -8,6 +8,7 @@ orphan only when every source that could reference it was read in full.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -45,6 +46,11 @@ class Owner(NamedTuple):
 METADATA = Owner("metadata", "")
 IN_FLIGHT = Owner("other", "in flight (daemon running)")
 UNATTRIBUTED = Owner("other", "unattributed (references unreadable)")
+IMAGE_FIGURES = ("images", "docker.layers_size", "reclaimable.images")
+"""What an unreadable image config, tag list or layer leaves partial."""
+CONTAINER_FIGURES = ("containers", "images.containers", "volumes.containers", "reclaimable.containers",
+                     "reclaimable.volumes", "reclaimable.images")  # fmt: skip
+"""What an unusable container config leaves partial: who exists, uses which image and volume."""
 
 
 class Mark(NamedTuple):
@@ -133,6 +139,8 @@ class Index:
     notes: list[str] = field(default_factory=list)
     overlay2_dirs: frozenset[str] = frozenset()
     """Names of the dirs present under the driver's layer dir (overlay2/, or the snapshots)."""
+    incomplete: set[str] = field(default_factory=set)
+    """Figures the damaged metadata leaves partial, by their `incomplete[]` names."""
     store: str = ""
     """Which image store the daemon uses: a graphdriver name, or `containerd`; "" means `driver`."""
     figures: StoreFigures | None = None
@@ -189,6 +197,7 @@ def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
             index.mark(f"image/{driver}", Owner("other", f"image/{driver} (another storage driver)"))
 
     _join_images(index, scans, store)
+    _check_parents(index, scans, store)
     _join_containers(index, scans, store)
     _join_layers(index, scans, store, now, daemon_running)
     _mark_overlay2(index, scans, now, daemon_running)
@@ -201,12 +210,18 @@ def _join_images(index: Index, scans: Scans, store: str) -> None:
     layers = scans.layerdb.layers
     unreadable = scans.layerdb.unreadable_layers
     records = scans.imagedb.images
+    imagedb = scans.imagedb
+    if not (imagedb.readable and scans.references.readable) or imagedb.unreadable or imagedb.bad_parents:
+        # Which images exist, are tagged or are listed, and so every figure that sums over them.
+        index.incomplete.update(IMAGE_FIGURES)
     loaded: dict[ImageID, tuple[ChainID, ...]] = {}
     for image_id, record in records.items():
         chain = chain_ids(record.diff_ids)
         missing = [c for c in chain if c not in layers]
         if missing:
-            if not any(c in unreadable for c in missing):
+            if any(c in unreadable for c in missing):
+                index.incomplete.update(IMAGE_FIGURES)
+            else:
                 label = ", ".join(scans.references.tags.get(image_id, ())) or image_id[7:19]
                 for c in missing:
                     index.problems.append(
@@ -250,15 +265,40 @@ def _join_images(index: Index, scans: Scans, store: str) -> None:
         )
 
 
+def _check_parents(index: Index, scans: Scans, store: str) -> None:
+    """A chain ID is the hash of its parent's and its own diff: a `parent` that breaks it is damage."""
+    layers = scans.layerdb.layers
+    for chain_id, layer in layers.items():
+        expected = chain_ids((layer.diff_id,))[0] if layer.parent is None else None
+        if layer.parent is not None:
+            digest = hashlib.sha256(f"{layer.parent} {layer.diff_id}".encode()).hexdigest()
+            expected = ChainID("sha256:" + digest)
+        if expected != chain_id:
+            index.problems.append(
+                Problem(
+                    "layer_chain_mismatch",
+                    f"{store}/layerdb/sha256/{chain_id[7:]}/parent",
+                    "its parent and diff do not hash to its chain ID: the layer stack is damaged",
+                )
+            )
+            # Container layers stack on their parents: which layers containers use is unsure.
+            index.incomplete.add("reclaimable.images")
+
+
 def _join_containers(index: Index, scans: Scans, store: str) -> None:
     mounts = scans.layerdb.mounts
     counts: dict[ImageID, int] = {}
     users: dict[str, list[ContainerID]] = {}
+    if not scans.containers.complete:
+        index.incomplete.update(CONTAINER_FIGURES)
     for container_id, record in scans.containers.containers.items():
         mount = mounts.get(container_id)
         if mount is None and container_id not in scans.layerdb.unreadable_mounts:
             continue  # no layer: an orphaned container dir, marked below
         index.containers[container_id] = ContainerView(record, mount)
+        if mount is None:
+            # Its layerdb mount is unreadable: its writable layer is not found, so neither measured.
+            index.incomplete.update((f"containers:{container_id}", "reclaimable.containers"))
         if record.image_id is not None:
             counts[record.image_id] = counts.get(record.image_id, 0) + 1
         for volume in record.volumes:
@@ -298,6 +338,11 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
     for container in index.containers.values():
         if container.mount is not None:
             reached.update(_chain_of(layers, container.mount.parent))
+    for container_id in scans.containers.unusable:
+        # An unreadable config may still be a container Docker would load: its image layers stay.
+        mount = scans.layerdb.mounts.get(container_id)
+        if mount is not None:
+            reached.update(_chain_of(layers, mount.parent))
     for view in index.images.values():
         for c in view.chain:
             reached.update(_chain_of(layers, c))
@@ -353,6 +398,7 @@ def _mark_overlay2(index: Index, scans: Scans, now: float, daemon_running: bool)
     removing = _being_removed(index, scans, now, daemon_running)
     _check_missing_dirs(index, scans, removing)
     _mark_links(index, scans.overlay2, removing)
+    _check_link_files(index, scans)
 
 
 def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
@@ -367,7 +413,7 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
             if index.driver != "vfs":  # vfs: SizeRw is a naive diff against the parent, not a walk
                 index.mark(f"{index.layer_root}/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
-            owner = Owner("orphans", f"containers/{container_id}")
+            owner = UNATTRIBUTED
         elif daemon_running and (
             now - mount.changed < IN_FLIGHT_SECONDS
             or _recent(scans.overlay2, dirs, now)
@@ -410,6 +456,11 @@ def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running:
         if daemon_running and now - containers.mtimes.get(container_id, 0.0) < IN_FLIGHT_SECONDS:
             for p in paths:
                 index.mark(p, IN_FLIGHT)
+            continue
+        if container_id in containers.unusable:
+            # Its config is damaged, not proven gone: a problem (from the reader), never an orphan.
+            for p in paths:
+                index.mark(p, UNATTRIBUTED)
             continue
         owner = Owner("orphans", rel)
         index.orphans.append(Orphan("container_dir_orphaned", rel, reason, paths))
@@ -531,9 +582,24 @@ def _check_missing_dirs(index: Index, scans: Scans, removing: frozenset[str]) ->
 def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> None:
     """l/ short links are charged with the dir they point to; broken ones are orphans."""
     pointed: dict[str, str] = {}
+    named = {d.link: name for name, d in ov.dirs.items() if d.link}
     for link in ov.links.values():
         rel = f"{index.layer_root}/l/{link.name}"
-        if link.target_dir is not None and link.target_dir in ov.dirs:
+        if link.name in named and link.target_dir != named[link.name]:
+            # A layer's own link, pointing elsewhere: damage to repair, never an orphan to delete.
+            named_owner = index.dir_owner.get(named[link.name], METADATA)
+            index.mark(rel, named_owner)
+            if named_owner.category in ("images", "containers", "build_cache"):
+                index.problems.append(
+                    Problem(
+                        "link_missing",
+                        rel,
+                        f"short link of {index.layer_root}/{named[link.name]} points to "
+                        f"{link.raw_target[:80]!r}, not ../{named[link.name]}/diff; "
+                        "its children cannot mount",
+                    )
+                )
+        elif link.target_dir is not None and link.target_dir in ov.dirs:
             pointed[link.target_dir] = link.name
             index.mark(rel, index.dir_owner.get(link.target_dir, METADATA))
         elif link.target_dir is not None and link.target_dir in index.dir_owner:
@@ -541,7 +607,7 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
             index.mark(rel, index.dir_owner[link.target_dir])
         elif not link.target_exists:
             index.orphans.append(
-                Orphan("link_broken", rel, f"short link to missing {link.raw_target!r}", (rel,))
+                Orphan("link_broken", rel, f"short link to {link.raw_target[:80]!r}, no layer dir", (rel,))
             )
             index.mark(rel, Owner("orphans", rel))
     prefix = f"{index.layer_root}/"
@@ -567,6 +633,39 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
                     "link_missing",
                     f"{index.layer_root}/l/{layer_dir.link}",
                     f"short link of overlay2/{name} is missing; its children cannot mount",
+                )
+            )
+
+
+def _check_link_files(index: Index, scans: Scans) -> None:
+    """`link` and `lower` of the dirs in use: overlay2 needs both to mount a layer's children."""
+    if index.driver == "vfs":  # full copies: no links, no lower layers
+        return
+    ov = scans.overlay2
+    needs_lower: set[str] = {
+        layer.cache_id for layer in scans.layerdb.layers.values() if layer.parent is not None
+    }
+    for view in index.containers.values():
+        if view.mount is not None and view.mount.parent is not None:
+            needs_lower.update(d for d in (view.mount.mount_id, view.mount.init_id) if d)
+    for name, layer_dir in ov.dirs.items():
+        owner = index.dir_owner.get(name)
+        if not layer_dir.is_dir or owner is None or owner.category not in ("images", "containers"):
+            continue
+        if layer_dir.link_error is not None:
+            index.problems.append(
+                Problem(
+                    "link_missing",
+                    f"{index.layer_root}/{name}/link",
+                    f"{layer_dir.link_error}; its children cannot mount",
+                )
+            )
+        if layer_dir.lower_error is not None and (name in needs_lower or layer_dir.lower_error != "missing"):
+            index.problems.append(
+                Problem(
+                    "metadata_unreadable",
+                    f"{index.layer_root}/{name}/lower",
+                    f"{layer_dir.lower_error}; overlay2 cannot mount this layer over its parents",
                 )
             )
 

@@ -20,8 +20,10 @@ allocated bytes of every inode, directories included, each inode once.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
@@ -36,6 +38,7 @@ from .index import (
     Owner,
     StoreFigures,
 )
+from .measure import usage
 from .model import Orphan, Problem
 from .readers.buildkit import BuildCacheScan
 from .readers.containerd import CONTENT, CTRD, KIND_ACTIVE, ContainerdScan, snapshotter_dir
@@ -45,8 +48,9 @@ from .readers.layerdb import LayerRecord
 from .readers.volumes import VolumesScan
 
 DANGLING = "moby-dangling@"
+EXPIRE_LABEL = "containerd.io/gc.expire"
+TEMPORARY_LABEL = "buildkit/lease.temporary"
 PARENT_LABEL = "org.mobyproject.image.parent"
-BLOCK = 512
 HISTORY_NAMESPACE = "moby_history"
 
 
@@ -60,34 +64,38 @@ def chain_of(diff_ids: Iterable[str]) -> list[str]:
 
 def live_usage(path: str) -> int:
     """containerd's fs.DiskUsage: st_blocks*512 of every inode under `path` (itself included), once each."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    stack = [path]
-    try:
-        top = os.lstat(path)
-    except OSError:
-        return 0
-    seen.add((top.st_dev, top.st_ino))
-    total += top.st_blocks * BLOCK
-    while stack:
-        try:
-            it = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with it:
-            for entry in it:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                key = (st.st_dev, st.st_ino)
-                if key in seen:
-                    continue
-                seen.add(key)
-                total += st.st_blocks * BLOCK
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-    return total
+    return usage(path)
+
+
+class SnapshotUsage:
+    """containerd's `Usage` of each snapshot of a store, each active one walked once.
+
+    Also the BuildKit reader's view of the store (`readers.buildkit.SnapshotStore`).
+    """
+
+    def __init__(self, root: str, scan: ContainerdScan) -> None:
+        self.root = root
+        self.scan = scan
+        self._live: dict[str, int] = {}
+
+    def usage(self, key: str) -> int | None:
+        s = self.scan.snapshots.get(key)
+        if s is None:
+            return 0 if self.scan.readable else None
+        if s.kind != KIND_ACTIVE:
+            return s.size or 0
+        if key not in self._live:
+            fs = os.path.join(self.root, snapshotter_dir(self.scan.snapshotter), "snapshots", s.id, "fs")
+            self._live[key] = live_usage(fs)
+        return self._live[key]
+
+    def snapshot_dir(self, key: str) -> str | None:
+        s = self.scan.snapshots.get(key)
+        return s.id if s is not None else None
+
+    def blob(self, digest: str) -> tuple[int, tuple[str, ...]] | None:
+        b = self.scan.blobs.get(digest)
+        return (b.size, b.variants) if b is not None else None
 
 
 def familiar(name: str) -> str:
@@ -118,6 +126,7 @@ def build_containerd_index(
     unused_paths: tuple[str, ...],
     now: float,
     daemon_running: bool,
+    sizes: SnapshotUsage | None = None,
 ) -> Index:
     """Join a containerd store's records and decide the owner of every path the walk will meet."""
     sdir = snapshotter_dir(scan.snapshotter)
@@ -138,14 +147,8 @@ def build_containerd_index(
     for top in top_entries:
         index.mark(top, METADATA if top in KNOWN_TOP else Owner("other", top))
     snaps = scan.snapshots
-
-    def usage(key: str) -> int:
-        s = snaps[key]
-        if s.kind == KIND_ACTIVE:
-            return live_usage(os.path.join(root, sdir, "snapshots", s.id, "fs"))
-        return s.size or 0
-
-    usages = {key: usage(key) for key in snaps}
+    sizes = sizes or SnapshotUsage(root, scan)
+    usages = {key: sizes.usage(key) or 0 for key in snaps}
 
     def path(key: str | None) -> list[str]:
         out: list[str] = []
@@ -253,8 +256,12 @@ def build_containerd_index(
         index.orphans.append(Orphan("container_dir_orphaned", rel, containers.unusable[cid], (rel,)))
         index.mark(rel, owner)
 
-    _own_snapshots(index, scan, root, now, daemon_running)
-    _own_blobs(index, scan, root, now, daemon_running)
+    stale = stale_leases(scan, frozenset(index.containers), now, daemon_running)
+    held: dict[str, list[str]] = {lease_id: [] for lease_id in stale}
+    _own_snapshots(index, scan, root, now, daemon_running, held)
+    _own_blobs(index, scan, root, now, daemon_running, held)
+    for lease_id, reason in sorted(stale.items()):
+        index.orphans.append(Orphan("lease_stale", _lease_rel(lease_id), reason, tuple(held[lease_id])))
     for rel in unused_paths:
         index.orphans.append(
             Orphan(
@@ -285,7 +292,62 @@ def _recent(path: str, now: float) -> bool:
         return False
 
 
-def _own_snapshots(index: Index, scan: ContainerdScan, root: str, now: float, daemon_running: bool) -> None:
+def _lease_rel(lease_id: str) -> str:
+    return f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease_id}"
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+def _rfc3339(text: str | None) -> float | None:
+    m = _RFC3339.fullmatch(text or "")
+    if m is None:
+        return None
+    zone = "+00:00" if m.group(2) == "Z" else m.group(2)
+    try:
+        return dt.datetime.fromisoformat(m.group(1) + zone).timestamp()
+    except ValueError:
+        return None
+
+
+def stale_leases(
+    scan: ContainerdScan, containers: frozenset[str], now: float, daemon_running: bool
+) -> dict[str, str]:
+    """Lease ID -> why it is garbage, for the leases nothing will use again.
+
+    - a container's lease (named after it, no labels) once the container is gone;
+      while a daemon runs, not if made in the last hour (a create under way);
+    - with the daemon stopped: a lease whose `containerd.io/gc.expire` has passed
+      (containerd's GC deletes it), and BuildKit's `buildkit/lease.temporary`
+      leases, which BuildKit deletes when the daemon starts (checked on 26.1).
+      While a daemon runs these may belong to a build under way: never claimed.
+    """
+    out: dict[str, str] = {}
+    for lease in scan.leases.values():
+        expire = _rfc3339(lease.labels.get(EXPIRE_LABEL))
+        if _is_container_lease(lease.id) and not lease.labels and lease.id not in containers:
+            recent = lease.created is None or now - lease.created < IN_FLIGHT_SECONDS
+            if not (daemon_running and recent):
+                out[lease.id] = "lease of a container that is gone pins its snapshots"
+        elif daemon_running:
+            continue
+        elif expire is not None and expire <= now:
+            out[lease.id] = "lease expired: containerd's GC deletes it and what only it holds"
+        elif TEMPORARY_LABEL in lease.labels:
+            out[lease.id] = (
+                "BuildKit's temporary lease, of a build the stopped daemon ended: deleted when it starts"
+            )
+    return out
+
+
+def _own_snapshots(
+    index: Index,
+    scan: ContainerdScan,
+    root: str,
+    now: float,
+    daemon_running: bool,
+    stale: dict[str, list[str]],
+) -> None:
     """Owner of every snapshot and of every dir under snapshots/."""
     snaps = scan.snapshots
     sdir = snapshotter_dir(scan.snapshotter)
@@ -310,20 +372,25 @@ def _own_snapshots(index: Index, scan: ContainerdScan, root: str, now: float, da
                 claim(snaps[key].parent, None)
     for key in scan.runtime_snapshots:
         claim(key, Owner("containers", key.removesuffix("-init")))
-    for lease in scan.leases.values():
-        held = lease.snapshots
-        if _is_container_lease(lease.id) and lease.id not in index.containers:
-            rel = f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease.id}"
-            pinned = Owner("orphans", rel)
-            paths = tuple(f"{sdir}/snapshots/{snaps[k].id}" for k in held if k in snaps and k not in owner)
-            index.orphans.append(
-                Orphan("lease_stale", rel, "lease of a container that is gone pins its snapshots", paths)
-            )
-            for k in held:
-                claim(k, pinned)
+    for key in sorted(scan.root_snapshots):
+        claim(key, Owner("other", "snapshots kept by a containerd.io/gc.root label (not Docker's)"))
+    # Live leases first: a stale lease's snapshot may sit on one a live lease holds.
+    for lease in sorted(scan.leases.values(), key=lambda x: x.id in stale):
+        if lease.id not in stale:
+            for k in lease.snapshots:
+                claim(k, Owner("build_cache", k))
             continue
-        for k in held:
-            claim(k, Owner("build_cache", k))
+        pinned = Owner("orphans", _lease_rel(lease.id))
+        for k in lease.snapshots:
+            before = set(owner)
+            claim(k, pinned)
+            stale[lease.id].extend(
+                sorted(
+                    f"{sdir}/snapshots/{snaps[n].id}"
+                    for n in owner.keys() - before
+                    if snaps[n].id in scan.snapshot_dirs
+                )
+            )
     complete = scan.readable
     for key, s in snaps.items():
         if key in owner:
@@ -374,7 +441,14 @@ def _is_container_lease(lease_id: str) -> bool:
     return len(lease_id) == 64 and all(c in "0123456789abcdef" for c in lease_id)
 
 
-def _own_blobs(index: Index, scan: ContainerdScan, root: str, now: float, daemon_running: bool) -> None:
+def _own_blobs(
+    index: Index,
+    scan: ContainerdScan,
+    root: str,
+    now: float,
+    daemon_running: bool,
+    stale: dict[str, list[str]],
+) -> None:
     """Owner of every file under blobs/sha256/: an image's, a lease's, another namespace's, or garbage."""
     bdir = f"{CTRD}/{CONTENT}/blobs/sha256"
     owner: dict[str, Owner] = {}
@@ -395,14 +469,15 @@ def _own_blobs(index: Index, scan: ContainerdScan, root: str, now: float, daemon
     for d, blob in scan.blobs.items():
         if blob.root:
             reach(d, Owner("image_content", "content store"))
-    for lease in scan.leases.values():
-        stale = _is_container_lease(lease.id) and lease.id not in index.containers
+    for lease in sorted(scan.leases.values(), key=lambda x: x.id in stale):
         for d in lease.content:
-            reach(
-                d,
-                Owner("orphans", f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease.id}")
-                if stale
-                else Owner("build_cache", "content"),
+            if lease.id not in stale:
+                reach(d, Owner("build_cache", "content"))
+                continue
+            before = set(owner)
+            reach(d, Owner("orphans", _lease_rel(lease.id)))
+            stale[lease.id].extend(
+                sorted(f"{bdir}/{n[7:]}" for n in owner.keys() - before if n in scan.blob_files)
             )
     for d, ns in scan.foreign_blobs.items():
         owner.setdefault(

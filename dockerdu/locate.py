@@ -39,16 +39,16 @@ class Location:
 def running_daemons() -> list[Daemon]:
     """Every running dockerd with the data root it was started with."""
     found: list[Daemon] = []
-    for proc in psutil.process_iter(["pid", "name", "cmdline", "uids"]):
+    # Only the name of every process (one read each); the rest only of dockerd's.
+    for proc in psutil.process_iter(["name"]):
+        if proc.info.get("name") != "dockerd":
+            continue
         try:
-            cmdline = proc.info["cmdline"] or []
-            name = proc.info["name"] or ""
-            uid = proc.info["uids"].real if proc.info.get("uids") else 0
-        except (psutil.Error, KeyError, AttributeError):
+            cmdline = proc.cmdline()
+            uid = proc.uids().real
+        except psutil.Error:
             continue
-        if name != "dockerd" and not (cmdline and os.path.basename(cmdline[0]) == "dockerd"):
-            continue
-        found.append(Daemon(proc.info["pid"], _daemon_root(cmdline, uid)))
+        found.append(Daemon(proc.pid, _daemon_root(cmdline, uid)))
     return sorted(found, key=lambda d: d.pid)
 
 
@@ -148,6 +148,23 @@ def check_root(root: Path) -> None:
             f"{root} is not a Docker data root (none of image/, containers/, volumes/, "
             "overlay2/ is there); pass --root with the right path."
         )
+    markers = sorted(names & set(ROOT_MARKERS))
+    if not any(_listable(root / name) for name in markers):
+        raise RootError(
+            f"{root}: none of {', '.join(markers)} can be read by this user; "
+            "run dockerdu as root (e.g. with sudo)."
+        )
+
+
+def _listable(path: Path) -> bool:
+    """A marker that is a file (engine-id) or a dir this user may list: something to report on."""
+    try:
+        if not path.is_dir() or path.is_symlink():
+            return True
+        os.listdir(path)
+    except OSError:
+        return False
+    return True
 
 
 def graph_drivers(root: Path) -> list[str]:

@@ -7,12 +7,18 @@ import time
 from typing import TextIO
 
 from .measure import Progress
+from .units import human
 
 INTERVAL = 0.2  # seconds between redraws
+CLEAR = "\r\x1b[K"
 
 
 def progress_for(stream: TextIO) -> Progress | None:
-    """A callback drawing `N files walked` on `stream`, or None when it is not a terminal."""
+    """A callback drawing `N files, X walked` on `stream`, or None when it is not a terminal.
+
+    The walk calls it with (-1, -1) when it ends: the line is then erased, so that
+    nothing of it stays above the report.
+    """
     try:
         if not stream.isatty() or os.environ.get("TERM") == "dumb":
             return None
@@ -20,12 +26,17 @@ def progress_for(stream: TextIO) -> Progress | None:
         return None
     last = [0.0]
 
-    def draw(files: int, _bytes: int) -> None:
+    def draw(files: int, walked: int) -> None:
+        if files < 0:
+            if last[0]:
+                stream.write(CLEAR)
+                stream.flush()
+            return
         now = time.monotonic()
         if now - last[0] < INTERVAL:
             return
         last[0] = now
-        stream.write(f"\r\x1b[Kdockerdu: {files:,} files walked")
+        stream.write(f"{CLEAR}dockerdu: {files:,} files, {human(walked)} walked")
         stream.flush()
 
     return draw

@@ -16,12 +16,10 @@ from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
 from .index import IN_FLIGHT, METADATA, Index, Owner, Scans, build_index
-from .index_containerd import build_containerd_index
 from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
 from .readers.buildkit import read_build_cache
-from .readers.containerd import read_containerd, snapshotter_dir
 from .readers.containers import read_containers
 from .readers.imagedb import read_imagedb, read_references
 from .readers.layerdb import read_layerdb
@@ -86,17 +84,23 @@ def all_problems(scans: Scans) -> list[Problem]:
 
 
 def _containerd_index(location: Location, store: Store, now: float) -> Index:
+    # Imported here: most roots are graphdriver roots, and start-up counts in a short run.
+    from .index_containerd import SnapshotUsage, build_containerd_index
+    from .readers.containerd import read_containerd
+
     root = location.root
     containers = read_containers(root / "containers")
     volumes = read_volumes(root / "volumes")
-    buildkit = read_build_cache(root / "buildkit" / "containerd-overlayfs", ())
+    ctrd = read_containerd(root, store.driver)
+    sizes = SnapshotUsage(str(root), ctrd)
+    buildkit = read_build_cache(root / "buildkit" / f"containerd-{store.driver}", (), sizes)
     try:
         top = tuple(sorted(os.listdir(root)))
     except OSError:
         top = ()
     index = build_containerd_index(
         str(root),
-        read_containerd(root, store.driver),
+        ctrd,
         containers,
         volumes,
         buildkit,
@@ -105,9 +109,19 @@ def _containerd_index(location: Location, store: Store, now: float) -> Index:
         unused_paths=store.unused,
         now=now,
         daemon_running=location.daemon is not None,
+        sizes=sizes,
     )
     index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
     return index
+
+
+def _layer_dirs(index: Index) -> str:
+    """The dir whose children are layer dirs (or snapshots), each walked as a task of its own."""
+    if index.store != "containerd":
+        return index.layer_root
+    from .readers.containerd import snapshotter_dir
+
+    return f"{snapshotter_dir(index.driver)}/snapshots"
 
 
 def _mark_unused(index: Index, store: Store) -> None:
@@ -179,13 +193,16 @@ def _settle_unreadable(index: Index, root: Path, now: float) -> None:
 
 
 def _changed_within_window(path: Path, now: float) -> bool:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return True  # removed since it was read
-    except OSError:
-        return False
-    return now - max(st.st_mtime, st.st_ctime) < index_module.IN_FLIGHT_SECONDS
+    """Whether `path` (or, when it is missing, the dir that should hold it) changed within the window."""
+    for candidate in (path, path.parent):
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        return now - max(st.st_mtime, st.st_ctime) < index_module.IN_FLIGHT_SECONDS
+    return True  # the file and its dir are gone: removed since they were read
 
 
 def _confirm(index: Index, again: Index) -> None:
@@ -239,14 +256,7 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         index.marks,
         index.parents(),
         options.progress,
-        split_parents=frozenset(
-            {
-                f"{snapshotter_dir(index.driver)}/snapshots"
-                if index.store == "containerd"
-                else index.layer_root,
-                "volumes",
-            }
-        ),
+        split_parents=frozenset({_layer_dirs(index), "volumes"}),
         jobs=options.jobs or os.cpu_count() or 1,
         cache=cache,
         skip_owner=(lambda owner: owner.category == "images") if options.quick else None,

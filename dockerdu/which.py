@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 from .index import Index, Owner
+from .readers.containerd import CONTENT, CTRD
+
+BLOBS = f"{CTRD}/{CONTENT}/blobs/sha256/"
 
 
 def _images_using(index: Index, chain_id: str) -> list[str]:
@@ -22,7 +25,8 @@ def describe_owner(index: Index, owner: Owner) -> str:
         parts = []
         for c in chains:
             images = _images_using(index, c) or ["no image (held by a container)"]
-            parts.append(f"layer {c} (cache ID {key}) of image(s) {'; '.join(images)}")
+            place = f"snapshot {key}" if index.store == "containerd" else f"cache ID {key}"
+            parts.append(f"layer {c} ({place}) of image(s) {'; '.join(images)}")
         return " / ".join(parts) or f"image layer dir {key}"
     if cat == "containers":
         view = index.containers.get(key)  # type: ignore[call-overload]
@@ -35,8 +39,10 @@ def describe_owner(index: Index, owner: Owner) -> str:
     if cat == "volumes":
         users = index.volume_users.get(key, ())
         return f"volume {key}" + (f", mounted by {len(users)} container(s)" if users else ", unused")
+    if cat == "image_content":
+        return "content-store blob an image reaches (compressed layer, manifest, index or config)"
     if cat == "build_cache":
-        recs = [r.id for r in index.buildkit.records if r.snapshot_id == key]
+        recs = [r.id for r in index.buildkit.records if key in (r.snapshot_id, r.id)]
         return f"build cache {key}" + (f" (records {', '.join(recs)})" if recs else "")
     if cat == "orphans":
         for o in index.orphans:
@@ -84,6 +90,8 @@ def which(index: Index, root: Path, query: str) -> list[str]:
     for rel_mark, mark in index.marks.items():
         if rel_mark.startswith("overlay2/l/") and rel_mark[11:].lower().startswith(q) and mark.owner:
             answers.append(f"{rel_mark}: {describe_owner(index, mark.owner)}")
+        elif rel_mark.startswith(BLOBS) and rel_mark[len(BLOBS) :].startswith(q) and mark.owner:
+            answers.append(f"blob sha256:{rel_mark[len(BLOBS) :]}: {describe_owner(index, mark.owner)}")
     return answers
 
 

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from dockerdu.locate import Location, detect_store
-from dockerdu.readers.containerd import CONTENT, CTRD, snapshotter_dir
+from dockerdu.cli import app
+from dockerdu.index_containerd import TEMPORARY_LABEL
+from dockerdu.locate import Daemon, Location, detect_store
+from dockerdu.readers.containerd import CONTENT, CTRD, read_containerd, snapshotter_dir
 from dockerdu.render.json_ import render_json
 from dockerdu.report import Report
 from dockerdu.scan import Options, build_report
@@ -40,6 +45,8 @@ class Root:
     report: Report
     planted: dict[str, str]
     """Orphan kind -> root-relative path planted (or left by the store switch)."""
+    live: Report
+    """Taken while the daemon ran (containers running), before /system/df stored any build-cache size."""
 
 
 def _plant(root: Path) -> dict[str, str]:
@@ -98,11 +105,12 @@ def ctrd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Root]:
             "sh", "-c", f"head -c {rd.EXITED_RW_FILE} /dev/zero > /out.bin; seq 1 300",
         )  # fmt: skip
         d.docker("create", "--name", rd.CREATED, "--network", "none", rd.APP1, "true")
+        live = build_report(Location(d.root, "--root", Daemon(d.pid, d.root)), Options(jobs=2))
         df = rd.system_df(d)
     planted = _plant(d.root)
     planted["store_unused"] = "image/overlay2"
     report = build_report(Location(d.root, "--root", None), Options(jobs=2))
-    yield Root(d.root, df, report, planted)
+    yield Root(d.root, df, report, planted, live)
 
 
 def test_store_is_detected(ctrd: Root) -> None:
@@ -173,7 +181,15 @@ def test_totals_reconcile_with_du(ctrd: Root) -> None:
 
 def test_planted_garbage_found_and_nothing_else(ctrd: Root) -> None:
     found = {(o.kind, o.path) for o in ctrd.report.orphans}
-    expected = set(ctrd.planted.items()) | {("store_unused", "overlay2")}
+    # The build left BuildKit's temporary leases (their `-view` snapshots): deleted at the next start.
+    leases = read_containerd(ctrd.root).leases
+    temporary = {
+        ("lease_stale", f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/{k}")
+        for k, lease in leases.items()
+        if TEMPORARY_LABEL in lease.labels
+    }
+    assert temporary
+    expected = set(ctrd.planted.items()) | {("store_unused", "overlay2")} | temporary
     assert found == expected
     for o in ctrd.report.orphans:
         assert o.disk == rd.du_bytes(*(ctrd.root / p for p in o.paths)), o.path
@@ -181,3 +197,128 @@ def test_planted_garbage_found_and_nothing_else(ctrd: Root) -> None:
     assert unused == rd.du_bytes(ctrd.root / "image/overlay2", ctrd.root / "overlay2") > 0
     assert ctrd.report.reclaimable["orphans"].disk == ctrd.report.totals.orphans
     assert not [p for p in ctrd.report.problems if p.kind != "path_unreadable"]
+
+
+def _build_cache_by_id(report: Report) -> dict[str, tuple[str, str, int | None]]:
+    return {r.id: (r.record_type, r.description, r.size) for r in report.build_cache.records}
+
+
+def test_build_cache_equals_engine_api(ctrd: Root) -> None:
+    """Records, types, descriptions and sizes equal df's: computed (live, before any df) and stored."""
+    theirs = {b["ID"]: (b["Type"], b["Description"], b["Size"]) for b in ctrd.df["BuildCache"]}
+    assert any(t == "exec.cachemount" for t, _, _ in theirs.values())
+    for report in (ctrd.live, ctrd.report):
+        assert _build_cache_by_id(report) == theirs
+        assert report.build_cache.size == sum(size for _, _, size in theirs.values())
+        assert all(r.snapshot for r in report.build_cache.records)
+
+
+def test_scan_while_daemon_runs(ctrd: Root) -> None:
+    """Containers running, the daemon up: no orphan but the old store, and Docker's figures."""
+    live = ctrd.live
+    assert live.docker.daemon_running
+    assert any("was running during the scan" in note for note in live.notes)
+    assert {(o.kind, o.path) for o in live.orphans} == {
+        ("store_unused", "overlay2"),
+        ("store_unused", "image/overlay2"),
+    }
+    assert not [p for p in live.problems if p.kind != "path_unreadable"]
+    ours = {i.id: (i.size, i.shared_size) for i in live.images}
+    assert ours == {i["Id"]: (i["Size"], i["SharedSize"]) for i in ctrd.df["Images"]}
+    rw = {c.id: c.rw_size for c in live.containers}
+    assert rw == {c["Id"]: c["SizeRw"] for c in ctrd.df["Containers"]}
+    t = live.totals
+    parts = [t.images, t.image_content, t.containers, t.logs, t.volumes, t.build_cache, t.orphans]
+    assert sum(p or 0 for p in [*parts, t.metadata, t.other]) == t.root_disk
+
+
+def _ctr(d: rd.PrivateDaemon, *args: str) -> str:
+    prefix = rd.docker26_prefix()
+    assert prefix is not None
+    sock = d.exec_root / "containerd" / "containerd.sock"
+    cmd = [str(prefix / "usr/bin/ctr"), "-a", str(sock), "-n", "moby", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def _lease_orphans(report: Report) -> dict[str, tuple[str, ...]]:
+    prefix = f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/"
+    return {o.path.removeprefix(prefix): o.paths for o in report.orphans if o.kind == "lease_stale"}
+
+
+def test_leases_and_stray_snapshot_are_orphans_only_when_stopped(tmp_path: Path) -> None:
+    """Garbage left in the daemon's own containerd: in flight while it runs, orphans once it stops.
+
+    A BuildKit build leaves temporary leases; `ctr` (on the daemon's containerd
+    socket) makes a snapshot no one references, a lease named like a container
+    that does not exist, and a lease that expires at once. Restarting the daemon
+    proves the claims: BuildKit deletes its temporary leases, containerd's GC
+    the expired lease and the snapshot.
+    """
+    rd.require_docker("26.1")
+    tar = rd.busybox_rootfs_tar(tmp_path / "rootfs")
+    ghost = "f" * 64
+    with rd.PrivateDaemon("26.1", tmp_path, config=CONTAINERD_CONFIG) as d:
+        d.docker("import", "--change", 'CMD ["sh"]', str(tar), rd.BASE)
+        rd.build_image(
+            d, rd.BK_IMAGE, f"FROM {rd.BASE}\nRUN head -c {rd.BK_FILE} /dev/zero > /bk.bin\n", buildkit=True
+        )
+        base_chain = json.loads(d.docker("image", "inspect", rd.BASE))[0]["RootFS"]["Layers"][0]
+        _ctr(d, "leases", "create", "--id", ghost, "--expires", "0")
+        _ctr(d, "leases", "create", "--id", "dd-expired", "--expires", "1s")
+        time.sleep(1.1)  # dd-expired has expired
+        _ctr(d, "snapshots", "prepare", "dd-kept", base_chain)  # ctr labels it containerd.io/gc.root
+        _ctr(d, "snapshots", "prepare", "dd-stray", base_chain)
+        _ctr(d, "snapshots", "label", "dd-stray", "containerd.io/gc.root=")  # nothing holds it now
+        stray = read_containerd(d.root).snapshots["dd-stray"].id
+        (d.root / SNAPSHOTS / stray / "fs" / "junk.bin").write_bytes(b"\1" * 30000)
+        live = build_report(Location(d.root, "--root", Daemon(d.pid, d.root)), Options(jobs=1))
+        assert live.orphans == ()
+        assert (live.totals.other or 0) >= rd.du_bytes(d.root / SNAPSHOTS / stray)  # in flight
+    report = build_report(Location(d.root, "--root", None), Options(jobs=1))
+    leases = _lease_orphans(report)
+    temporary = {k for k, v in read_containerd(d.root).leases.items() if TEMPORARY_LABEL in v.labels}
+    assert temporary and set(leases) == {ghost, "dd-expired", *temporary}
+    assert any(leases[k] for k in temporary)  # the -view snapshots only they hold
+    stray_rel = f"{SNAPSHOTS}/{stray}"
+    # containerd's GC may take dd-stray before the daemon is down (any deletion schedules one).
+    stray_left = "dd-stray" in read_containerd(d.root).snapshots
+    assert {(o.kind, o.path) for o in report.orphans if o.kind != "lease_stale"} == (
+        {("snapshot_unreferenced", stray_rel)} if stray_left else set()
+    )
+    assert any("gc.root" in o.name and o.disk > 0 for o in report.other)  # dd-kept is someone's
+    for o in report.orphans:
+        assert o.disk == rd.du_bytes(*(d.root / p for p in o.paths)), o.path
+    assert not [p for p in report.problems if p.kind != "path_unreadable"]
+    with rd.PrivateDaemon("26.1", tmp_path, config=CONTAINERD_CONFIG) as d2:
+        left = _ctr(d2, "leases", "ls", "-q").split()
+        snaps = _ctr(d2, "snapshots", "ls")
+    assert set(left) & (temporary | {"dd-expired"}) == set() and ghost in left
+    assert "dd-stray" not in snaps and "dd-kept" in snaps
+    assert not (d.root / stray_rel).exists()
+
+
+def test_which_and_image_on_the_containerd_store(ctrd: Root) -> None:
+    """which names snapshots, blobs, images and containers; image refuses in one line with exit 2."""
+    runner = CliRunner()
+    root = str(ctrd.root)
+    app1 = next(i for i in ctrd.report.images if rd.APP1 in i.tags)
+    running = next(c for c in ctrd.report.containers if c.name == rd.RUNNING)
+    base_layer = app1.layers[0]
+    cache = next(r for r in ctrd.report.build_cache.records if r.record_type == "exec.cachemount")
+    config = json.loads((ctrd.root / BLOBS / app1.id[7:]).read_bytes())
+    expected = {
+        app1.id[7:19]: f"image {app1.id} (",
+        running.id[:12]: f"writable layer of container {rd.RUNNING}",
+        f"{SNAPSHOTS}/{base_layer.cache_id}": f"(snapshot {base_layer.cache_id}) of image(s)",
+        f"{SNAPSHOTS}/{cache.snapshot}": f"build cache {cache.id}",
+        config["config"]["digest"][7:19]: "content-store blob an image reaches",
+        ctrd.planted["blob_unreferenced"]: "orphan blob_unreferenced",
+    }
+    for query, words in expected.items():
+        result = runner.invoke(app, ["which", "--root", root, query], catch_exceptions=False)
+        assert result.exit_code == 0, (query, result.output)
+        assert words in result.stdout, (query, result.stdout)
+    result = runner.invoke(app, ["image", "--root", root, rd.APP1], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "containerd image store" in result.stderr

@@ -8,6 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
+from dockerdu import measure
 from dockerdu.locate import Location
 from dockerdu.report import Report
 from dockerdu.scan import Options, build_report
@@ -125,3 +128,18 @@ def test_quick_mode_leaves_image_disk_unknown(builder: RootBuilder) -> None:
         (c.id, c.rw_size) for c in full.containers
     )
     assert quick.totals.volumes == full.totals.volumes
+
+
+def test_walk_core_in_c_is_built_and_agrees_with_python(
+    builder: RootBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dockerdu/_walkdir.c lists and stats most dirs; the Python loop must give the same figures."""
+    assert measure._scan_dir is not None, "dockerdu._walkdir was not built: is a C compiler installed?"
+    root = _root(builder).root
+    (root / "volumes" / "v" / "_data" / "sub" / "deeper").mkdir(parents=True)
+    os.link(root / "volumes" / "v" / "_data" / "f1", root / "volumes" / "v" / "_data" / "sub" / "f1-link")
+    in_c = _report(root, jobs=1)
+    monkeypatch.setattr(measure, "_scan_dir", None)
+    in_python = _report(root, jobs=1)
+    assert _figures(in_c) == _figures(in_python)
+    assert in_c.totals.root_disk == du(root)

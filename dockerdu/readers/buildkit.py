@@ -73,13 +73,13 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from dockerdu.bbolt import BoltError, Bucket, open_db
 from dockerdu.ids import CACHE_ID, DIGEST
 from dockerdu.model import Problem
 
-__all__ = ["BuildCacheRecord", "BuildCacheScan", "read_build_cache"]
+__all__ = ["BuildCacheRecord", "BuildCacheScan", "SnapshotStore", "read_build_cache"]
 
 DBS = ("metadata_v2.db", "snapshots.db", "containerdmeta.db")
 _T = TypeVar("_T")
@@ -111,6 +111,22 @@ class BuildCacheScan:
     snapshot_dirs: frozenset[str]
     problems: tuple[Problem, ...]
     complete: bool
+
+
+class SnapshotStore(Protocol):
+    """The containerd store BuildKit keeps its snapshots and blobs in (namespace `moby`)."""
+
+    def usage(self, key: str) -> int | None:
+        """containerd's snapshotter `Usage` of `key` (0 if there is no such snapshot; None: unknown)."""
+        ...
+
+    def snapshot_dir(self, key: str) -> str | None:
+        """The name of the `snapshots/<n>` dir of `key`."""
+        ...
+
+    def blob(self, digest: str) -> tuple[int, tuple[str, ...]] | None:
+        """A content-store record's size and compression variants, None if there is none."""
+        ...
 
 
 class _Bad(Exception):
@@ -235,11 +251,23 @@ def _parents(fields: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def read_build_cache(buildkit_dir: Path, image_chain_ids: Collection[str] | None = None) -> BuildCacheScan:
+def read_build_cache(
+    buildkit_dir: Path,
+    image_chain_ids: Collection[str] | None = None,
+    containerd: SnapshotStore | None = None,
+) -> BuildCacheScan:
     """Read the build-cache records and the overlay2 dirs BuildKit holds.
 
     `image_chain_ids`: every prefix chain ID (`sha256:...`) of every image in
     imagedb; when given, `shared` is computed as Docker does, else None.
+
+    `containerd`: on the containerd image store (`buildkit/containerd-overlayfs/`
+    holds only `metadata_v2.db`), the store BuildKit's snapshots and blobs are
+    in. A record whose size BuildKit has not stored yet is then sized as
+    BuildKit's `cacheRecord.size` does: the snapshotter's `Usage` of its
+    snapshot (stored size when committed, live `fs.DiskUsage` when active; none
+    for a blob-only record) plus the content-store size of its blob and of that
+    blob's compression variants, each once.
     """
     root = buildkit_dir.parent
     problems: list[Problem] = []
@@ -282,6 +310,8 @@ def read_build_cache(buildkit_dir: Path, image_chain_ids: Collection[str] | None
         return snaps.get(key, {}).get("chainid") or None
 
     def dir_of(key: str) -> str | None:
+        if containerd is not None:
+            return containerd.snapshot_dir(key)
         bucket = snaps.get(key)
         if key.startswith("sha256:") or (
             bucket is not None and "committed" not in bucket and "chainid" in bucket
@@ -303,6 +333,8 @@ def read_build_cache(buildkit_dir: Path, image_chain_ids: Collection[str] | None
         twin_size = _int(twin, "snapshot.size")
         if twin_size is not None and twin_size >= 0:
             return twin_size
+        if containerd is not None:
+            return _containerd_size(containerd, rid, fields)
         usage: int | None = 0
         if fields.get("cache.blobonly") is not True:
             key = _str(fields, "cache.snapshot") or rid
@@ -363,6 +395,25 @@ def read_build_cache(buildkit_dir: Path, image_chain_ids: Collection[str] | None
         problems=tuple(problems),
         complete=not problems,
     )
+
+
+def _containerd_size(store: SnapshotStore, rid: str, fields: dict[str, Any]) -> int | None:
+    usage: int | None = 0
+    if fields.get("cache.blobonly") is not True:
+        usage = store.usage(_str(fields, "cache.snapshot") or rid)
+    blob = _str(fields, "cache.blob")
+    if usage is None or not DIGEST.fullmatch(blob):
+        return usage
+    info = store.blob(blob)
+    if info is None:
+        return usage
+    usage += info[0]
+    added = {blob}
+    for variant in info[1]:
+        if variant not in added and (other := store.blob(variant)) is not None:
+            usage += other[0]
+            added.add(variant)
+    return usage
 
 
 def _problem(name: str, reason: str) -> Problem:

@@ -46,6 +46,11 @@ NAMESPACE = b"moby"
 MAX_JSON_BLOB = 16 << 20
 KIND_VIEW, KIND_ACTIVE, KIND_COMMITTED = 1, 2, 3
 LAYER_TYPES = ("tar", "layer")
+VARIANT_LABEL = "buildkit.io/compression/digest."
+# Go's time.MarshalBinary counts seconds from year 1; Unix time starts this many later.
+GO_EPOCH_OFFSET = 62135596800
+# A db a running daemon commits to while it is read can come out torn; the next read is whole.
+READ_ATTEMPTS = 3
 
 
 def snapshotter_dir(name: str) -> str:
@@ -77,6 +82,8 @@ class Blob:
     """Snapshot keys named by `containerd.io/gc.ref.snapshot.<snapshotter>` labels."""
     root: bool
     """Labelled `containerd.io/gc.root`."""
+    variants: tuple[str, ...] = ()
+    """Compression variants BuildKit names with `buildkit.io/compression/digest.*` labels."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,8 @@ class Lease:
     snapshots: tuple[str, ...]
     content: tuple[str, ...]
     labels: dict[str, str]
+    created: float | None = None
+    """Unix time of `createdat`, when it decodes."""
 
 
 @dataclass
@@ -125,6 +134,8 @@ class ContainerdScan:
     leases: dict[str, Lease] = field(default_factory=dict)
     runtime_snapshots: frozenset[str] = frozenset()
     """Snapshot keys named by containerd container records."""
+    root_snapshots: frozenset[str] = frozenset()
+    """Snapshot keys labelled `containerd.io/gc.root` (kept by another client, e.g. `ctr`)."""
     ingests: tuple[str, ...] = ()
     foreign_blobs: dict[str, str] = field(default_factory=dict)
     """Digest -> the other namespace (e.g. `moby_history`) that has a record of it."""
@@ -147,6 +158,25 @@ def varint(data: bytes) -> int:
     """Decode Go's binary.Varint (zigzag)."""
     u = uvarint(data)
     return (u >> 1) ^ -(u & 1)
+
+
+def go_time(data: bytes | None) -> float | None:
+    """Decode Go's time.MarshalBinary (version 1 or 2): Unix seconds, or None."""
+    if not data or data[0] not in (1, 2) or len(data) < 15:
+        return None
+    secs = int.from_bytes(data[1:9], "big", signed=True) - GO_EPOCH_OFFSET
+    return secs + int.from_bytes(data[9:13], "big") / 1e9
+
+
+def _open(path: Path) -> Bucket:
+    """open_db, again when the copy read was torn by a concurrent commit."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return open_db(path)
+        except BoltError:  # noqa: PERF203 (a few attempts at most)
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _labels(bucket: Bucket | None) -> dict[str, str]:
@@ -207,7 +237,7 @@ def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
     if not (sdir / "metadata.db").is_file():
         return
     try:
-        snaps = _sub(open_db(sdir / "metadata.db"), b"v1", b"snapshots")
+        snaps = _sub(_open(sdir / "metadata.db"), b"v1", b"snapshots")
         for key, b in snaps.items() if snaps is not None else ():
             if not isinstance(b, Bucket):
                 continue
@@ -238,7 +268,7 @@ def _read_meta(path: Path, scan: ContainerdScan) -> None:
     if not path.is_file():
         return
     try:
-        v1 = _sub(open_db(path), b"v1")
+        v1 = _sub(_open(path), b"v1")
         for name, b in (v1 or _EMPTY).items():
             if isinstance(b, Bucket) and name != NAMESPACE:
                 for digest in _keys(_sub(b, b"content", b"blob")):
@@ -269,6 +299,7 @@ def _read_meta(path: Path, scan: ContainerdScan) -> None:
                     v for k, v in labels.items() if k == f"containerd.io/gc.ref.snapshot.{scan.snapshotter}"
                 ),
                 root="containerd.io/gc.root" in labels,
+                variants=tuple(v for k, v in labels.items() if k.startswith(VARIANT_LABEL)),
             )
         for lease_id, b in (_sub(ns, b"leases") or _EMPTY).items():
             if not isinstance(b, Bucket):
@@ -278,7 +309,13 @@ def _read_meta(path: Path, scan: ContainerdScan) -> None:
                 snapshots=_keys(_sub(b, b"snapshots", scan.snapshotter.encode())),
                 content=_keys(b.bucket(b"content")),
                 labels=_labels(b.bucket(b"labels")),
+                created=go_time(b.get(b"createdat")),
             )
+        roots: set[str] = set()
+        for raw_key, b in (_sub(ns, b"snapshots", scan.snapshotter.encode()) or _EMPTY).items():
+            if isinstance(b, Bucket) and "containerd.io/gc.root" in _labels(b.bucket(b"labels")):
+                roots.add(raw_key.decode("utf-8", "replace"))
+        scan.root_snapshots = frozenset(roots)
         held: set[str] = set()
         for b in (_sub(ns, b"containers") or _EMPTY).values():
             if isinstance(b, Bucket) and (key := b.get(b"snapshotKey")):

@@ -39,6 +39,8 @@ class ContainersScan:
     readable: bool
     mtimes: dict[ContainerID, float]
     """Last change of each container dir, to tell one being created or removed."""
+    complete: bool = True
+    """Every container dir was read in full: container lists and volume users are whole."""
 
 
 def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
@@ -46,12 +48,20 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
     try:
         entries = list_dir(base)
     except ReadError as e:
-        return ContainersScan({}, {}, (Problem("metadata_unreadable", rel, str(e)),), False, {})
+        return ContainersScan({}, {}, (Problem("metadata_unreadable", rel, str(e)),), False, {}, False)
     containers: dict[ContainerID, ContainerRecord] = {}
     unusable: dict[ContainerID, str] = {}
     mtimes: dict[ContainerID, float] = {}
+    problems: list[Problem] = []
     for entry in sorted(entries, key=lambda e: e.name):
+        relpath = f"{rel}/{entry.name}"
         if not HEX64.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
+            what = "a dir" if entry.is_dir(follow_symlinks=False) else "not a dir"
+            problems.append(
+                Problem(
+                    "metadata_unreadable", relpath, f"not a container dir ({what}): Docker cannot load it"
+                )
+            )
             continue
         container_id = ContainerID(entry.name)
         try:
@@ -59,10 +69,14 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
         except OSError:
             continue  # removed while we looked
         try:
-            containers[container_id] = _read_container(Path(entry.path), container_id)
+            record, damage = _read_container(Path(entry.path), container_id)
         except ReadError as e:
             unusable[container_id] = f"config.v2.json {e}"
-    return ContainersScan(containers, unusable, (), True, mtimes)
+            problems.append(Problem("metadata_unreadable", f"{relpath}/config.v2.json", str(e)))
+            continue
+        containers[container_id] = record
+        problems.extend(Problem("metadata_unreadable", f"{relpath}/{name}", why) for name, why in damage)
+    return ContainersScan(containers, unusable, tuple(problems), True, mtimes, not problems)
 
 
 def state_string(state: dict[str, object]) -> str:
@@ -83,12 +97,17 @@ def state_string(state: dict[str, object]) -> str:
     return "exited"
 
 
-def _read_container(path: Path, container_id: ContainerID) -> ContainerRecord:
+def _read_container(path: Path, container_id: ContainerID) -> tuple[ContainerRecord, list[tuple[str, str]]]:
+    """The container, and (file, reason) for each part of it that could not be used."""
     config = read_json(path / "config.v2.json")
     if not isinstance(config, dict):
         raise ReadError("is not a JSON object")
     if config.get("ID") != container_id:
         raise ReadError("names another container ID")
+    damage: list[tuple[str, str]] = []
+    for key, kind in (("State", dict), ("MountPoints", dict), ("Config", dict), ("Name", str)):
+        if config.get(key) is not None and not isinstance(config[key], kind):
+            damage.append(("config.v2.json", f"{key} is not {'an object' if kind is dict else 'a string'}"))
     try:
         image_id = parse_image_id(config["Image"]) if isinstance(config.get("Image"), str) else None
     except IDError:
@@ -104,7 +123,10 @@ def _read_container(path: Path, container_id: ContainerID) -> ContainerRecord:
     image_ref = inner.get("Image") if isinstance(inner, dict) else None
     name = config.get("Name")
     driver = config.get("Driver")
-    return ContainerRecord(
+    log_driver, why = _log_driver(path)
+    if why is not None:
+        damage.append(("hostconfig.json", why))
+    record = ContainerRecord(
         id=container_id,
         name=name.lstrip("/") if isinstance(name, str) else "",
         image_id=image_id,
@@ -112,19 +134,23 @@ def _read_container(path: Path, container_id: ContainerID) -> ContainerRecord:
         state=state_string(state) if isinstance(state, dict) else "unknown",
         driver=driver if isinstance(driver, str) else "",
         volumes=tuple(sorted(set(volumes))),
-        log_driver=_log_driver(path),
+        log_driver=log_driver,
         log_files=_log_files(path, container_id),
     )
+    return record, damage
 
 
-def _log_driver(path: Path) -> str:
+def _log_driver(path: Path) -> tuple[str, str | None]:
+    """The log driver ("" when unknown), and why hostconfig.json is unusable (None when fine)."""
     try:
         host = read_json(path / "hostconfig.json")
-    except ReadError:
-        return ""
-    log_config = host.get("LogConfig") if isinstance(host, dict) else None
+    except ReadError as e:
+        return "", None if str(e) == "missing" else str(e)
+    if not isinstance(host, dict):
+        return "", "is not a JSON object"
+    log_config = host.get("LogConfig")
     kind = log_config.get("Type") if isinstance(log_config, dict) else None
-    return kind if isinstance(kind, str) else ""
+    return (kind, None) if isinstance(kind, str) else ("", None)
 
 
 def _log_files(path: Path, container_id: str) -> tuple[str, ...]:

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..fsread import ReadError, list_dir, parse_json, read_bytes, read_json, read_text
 from ..ids import HEX64, DiffID, IDError, ImageID, parse_diff_id, parse_image_id
 from ..model import Problem
+
+ID_FILE_LIMIT = 4096
+# distribution/reference's grammar: Docker's reference store skips keys that do not parse.
+_HOST = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_HOST}(?:\.{_HOST})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REFERENCE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?",
+    re.ASCII,
+)
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,8 @@ class ImageDBScan:
     unreadable: frozenset[ImageID]
     problems: tuple[Problem, ...]
     readable: bool = True
+    bad_parents: frozenset[ImageID] = frozenset()
+    """Images whose `parent` file exists but could not be read: which images are listed is unsure."""
 
 
 def read_references(store: Path, rel: str) -> tuple[References, list[Problem]]:
@@ -67,9 +85,18 @@ def read_references(store: Path, rel: str) -> tuple[References, list[Problem]]:
                 image_id = parse_image_id(target) if isinstance(target, str) else None
             except IDError:
                 image_id = None
-            if image_id is None or not isinstance(ref, str):
+            if image_id is None:
                 problems.append(
-                    Problem("metadata_unreadable", relpath, f"reference {ref!r} names no image ID")
+                    Problem("metadata_unreadable", relpath, f"reference {ref[:80]!r} names no image ID")
+                )
+                continue
+            if len(ref) > 512 or not REFERENCE.fullmatch(ref):
+                problems.append(
+                    Problem(
+                        "metadata_unreadable",
+                        relpath,
+                        f"reference {ref[:80]!r} is not a valid image name: Docker ignores it",
+                    )
                 )
                 continue
             (digests if "@" in ref else tags).setdefault(image_id, []).append(ref)
@@ -95,22 +122,35 @@ def read_imagedb(store: Path, rel: str) -> ImageDBScan:
     except ReadError as e:
         problems.append(Problem("metadata_unreadable", f"{rel}/imagedb/content/sha256", str(e)))
         return ImageDBScan({}, frozenset(), tuple(problems), readable=False)
+    bad_parents: set[ImageID] = set()
     for entry in entries:
-        if not HEX64.fullmatch(entry.name):
-            continue  # `.tmp-*` leftovers of atomic writes; Docker skips them too
-        image_id = ImageID("sha256:" + entry.name)
         relpath = f"{rel}/imagedb/content/sha256/{entry.name}"
+        if not HEX64.fullmatch(entry.name):
+            if not entry.name.startswith(".tmp-"):  # leftovers of atomic writes, skipped by Docker too
+                problems.append(Problem("metadata_unreadable", relpath, "not an image ID: Docker ignores it"))
+            continue
+        image_id = ImageID("sha256:" + entry.name)
         try:
-            record = _read_image(Path(entry.path), image_id, metadata / entry.name, rel)
+            record = _read_image(Path(entry.path), image_id)
         except ReadError as e:
             unreadable.add(image_id)
             problems.append(Problem("metadata_unreadable", relpath, f"image config {e}"))
             continue
-        images[image_id] = record
-    return ImageDBScan(images, frozenset(unreadable), tuple(problems))
+        meta_rel = f"{rel}/imagedb/metadata/sha256/{entry.name}"
+        parent, why = _read_parent(metadata / entry.name)
+        if why is not None:
+            bad_parents.add(image_id)
+            problems.append(Problem("metadata_unreadable", f"{meta_rel}/parent", why))
+        why = _check_last_updated(metadata / entry.name)
+        if why is not None:
+            problems.append(Problem("metadata_unreadable", f"{meta_rel}/lastUpdated", why))
+        images[image_id] = ImageRecord(record.id, record.diff_ids, parent, record.created, record.os)
+    return ImageDBScan(
+        images, frozenset(unreadable), tuple(problems), bad_parents=frozenset(bad_parents)
+    )
 
 
-def _read_image(path: Path, image_id: ImageID, meta: Path, rel: str) -> ImageRecord:
+def _read_image(path: Path, image_id: ImageID) -> ImageRecord:
     data = read_bytes(path)
     if "sha256:" + hashlib.sha256(data).hexdigest() != image_id:
         raise ReadError("does not match its digest (truncated or altered)")
@@ -132,17 +172,31 @@ def _read_image(path: Path, image_id: ImageID, meta: Path, rel: str) -> ImageRec
     return ImageRecord(
         id=image_id,
         diff_ids=diff_ids,
-        parent=_read_parent(meta),
+        parent=None,
         created=created if isinstance(created, str) else None,
         os=image_os if isinstance(image_os, str) and image_os else "linux",
     )
 
 
-def _read_parent(meta: Path) -> ImageID | None:
+def _read_parent(meta: Path) -> tuple[ImageID | None, str | None]:
+    """The image's parent, and why its `parent` file is unusable (None when absent or fine)."""
+    if not os.path.lexists(meta / "parent"):
+        return None, None
     try:
-        return parse_image_id(read_text(meta / "parent"))
-    except (ReadError, IDError):
+        return parse_image_id(read_text(meta / "parent", limit=ID_FILE_LIMIT)), None
+    except (ReadError, IDError) as e:
+        return None, f"{e}; Docker then sees no parent"
+
+
+def _check_last_updated(meta: Path) -> str | None:
+    """Why `lastUpdated` (the time of the last tag) is unusable, or None; no figure depends on it."""
+    if not os.path.lexists(meta / "lastUpdated"):
         return None
+    try:
+        text = read_text(meta / "lastUpdated", limit=ID_FILE_LIMIT)
+    except ReadError as e:
+        return str(e)
+    return None if RFC3339.fullmatch(text) else f"not a time: {text[:40]!r}"
 
 
 def imagedb_dir_exists(store: Path) -> bool:

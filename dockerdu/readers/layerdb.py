@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ..fsread import ReadError, list_dir, read_text
 from ..ids import (
@@ -23,7 +25,12 @@ from ..ids import (
 )
 from ..model import Problem
 
+_T = TypeVar("_T")
+
 REMOVING = re.compile(r"([0-9a-f]{64})-[0-9a-f]{64}-removing")
+# Docker writes `size` with %d; Python's int() would also take "+5", "1_0", " ５".
+DECIMAL = re.compile(r"[0-9]{1,19}")
+ID_FILE_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -96,28 +103,31 @@ def read_layerdb(store: Path, rel: str) -> LayerDBScan:
                 removing.append(leftover)
             continue
         if not HEX64.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
+            problems.append(_stray(relpath, entry, "layer"))
             continue
         chain_id = ChainID("sha256:" + entry.name)
         try:
-            layer = _read_layer(Path(entry.path), chain_id)
-        except ReadError as e:
+            layer, size_problem = _read_layer(Path(entry.path), chain_id)
+        except FieldError as e:
             unreadable_layers.add(chain_id)
-            problems.append(Problem("metadata_unreadable", relpath, str(e)))
+            problems.append(Problem("metadata_unreadable", f"{relpath}/{e.name}", str(e)))
             continue
         layers[chain_id] = layer
-        if layer.size is None:
-            problems.append(Problem("metadata_unreadable", f"{relpath}/size", "no usable size"))
+        if size_problem is not None:
+            problems.append(Problem("metadata_unreadable", f"{relpath}/size", size_problem))
     mounts: dict[ContainerID, MountRecord] = {}
     unreadable_mounts: set[ContainerID] = set()
     for entry in _entries(base / "mounts", f"{rel}/layerdb/mounts", problems):
+        mount_rel = f"{rel}/layerdb/mounts/{entry.name}"
         if not HEX64.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
+            problems.append(_stray(mount_rel, entry, "container mount"))
             continue
         container_id = ContainerID(entry.name)
         try:
             mounts[container_id] = _read_mount(Path(entry.path), container_id)
-        except ReadError as e:
+        except FieldError as e:
             unreadable_mounts.add(container_id)
-            problems.append(Problem("metadata_unreadable", f"{rel}/layerdb/mounts/{entry.name}", str(e)))
+            problems.append(Problem("metadata_unreadable", f"{mount_rel}/{e.name}", str(e)))
     tmp = tuple(
         leftover
         for e in _entries(base / "tmp", f"{rel}/layerdb/tmp", problems)
@@ -142,62 +152,75 @@ def _entries(path: Path, rel: str, problems: list[Problem]) -> list[os.DirEntry[
         return []
 
 
+def _stray(rel: str, entry: os.DirEntry[str], what: str) -> Problem:
+    kind = "dir" if entry.is_dir(follow_symlinks=False) else "not a dir"
+    name = entry.name if HEX64.fullmatch(entry.name) else f"not a {what} ID"
+    return Problem("metadata_unreadable", rel, f"{name} ({kind}): Docker ignores it")
+
+
+class FieldError(ReadError):
+    """One file of a layerdb entry could not be read or parsed; `name` says which."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+
+
 def _field(path: Path, name: str) -> str:
     try:
-        return read_text(path / name, limit=4096)
+        return read_text(path / name, limit=ID_FILE_LIMIT)
     except ReadError as e:
-        raise ReadError(f"{name}: {e}") from None
+        raise FieldError(name, str(e)) from None
 
 
-def _read_layer(path: Path, chain_id: ChainID) -> LayerRecord:
+def _id_field(path: Path, name: str, parse: Callable[[str], _T]) -> _T:
+    text = _field(path, name)
     try:
-        diff_id = parse_diff_id(_field(path, "diff"))
-        cache_id = parse_cache_id(_field(path, "cache-id"))
-        parent = _optional_chain(path)
+        return parse(text)
     except IDError as e:
-        raise ReadError(str(e)) from None
-    try:
-        size: int | None = int(_field(path, "size"))
-        if size is not None and size < 0:
-            size = None
-    except (ReadError, ValueError):
-        size = None
-    try:
-        st = os.lstat(path)
-        changed = max(st.st_mtime, st.st_ctime)
-    except OSError:
-        changed = 0.0
-    return LayerRecord(chain_id, diff_id, parent, cache_id, size, changed)
+        raise FieldError(name, str(e)) from None
 
 
-def _optional_chain(path: Path) -> ChainID | None:
+def _optional_id(path: Path, name: str, parse: Callable[[str], _T]) -> _T | None:
+    """A file Docker writes only for some entries (`parent`, `init-id`): absent is None."""
+    if not os.path.lexists(path / name):
+        return None
+    return _id_field(path, name, parse)
+
+
+def _read_layer(path: Path, chain_id: ChainID) -> tuple[LayerRecord, str | None]:
+    """The layer, and why its `size` is unusable (None when it is fine)."""
+    diff_id = _id_field(path, "diff", parse_diff_id)
+    cache_id = _id_field(path, "cache-id", parse_cache_id)
+    parent = _optional_id(path, "parent", parse_chain_id)
+    size: int | None = None
+    size_problem: str | None = None
     try:
-        text = _field(path, "parent")
-    except ReadError as e:
-        if str(e) == "parent: missing":
-            return None
-        raise
-    return parse_chain_id(text)
+        text = _field(path, "size")
+    except FieldError as e:
+        size_problem = str(e)
+    else:
+        if DECIMAL.fullmatch(text):
+            size = int(text)
+        else:
+            size_problem = f"size: not a byte count: {text[:40]!r}"
+    return LayerRecord(chain_id, diff_id, parent, cache_id, size, _changed(path)), size_problem
 
 
 def _read_mount(path: Path, container_id: ContainerID) -> MountRecord:
-    try:
-        mount_id = parse_mount_id(_field(path, "mount-id"))
-        try:
-            init_id: MountID | None = parse_mount_id(_field(path, "init-id"))
-        except ReadError as e:
-            if str(e) != "init-id: missing":
-                raise
-            init_id = None
-        parent = _optional_chain(path)
-    except IDError as e:
-        raise ReadError(str(e)) from None
+    mount_id = _id_field(path, "mount-id", parse_mount_id)
+    init_id = _optional_id(path, "init-id", parse_mount_id)
+    parent = _optional_id(path, "parent", parse_chain_id)
+    return MountRecord(container_id, mount_id, init_id, parent, _changed(path))
+
+
+def _changed(path: Path) -> float:
+    """Last change (mtime or ctime: a rename sets the ctime only) of `path`, 0 when unknown."""
     try:
         st = os.lstat(path)
-        changed = max(st.st_mtime, st.st_ctime)
     except OSError:
-        changed = 0.0
-    return MountRecord(container_id, mount_id, init_id, parent, changed)
+        return 0.0
+    return max(st.st_mtime, st.st_ctime)
 
 
 def _leftover(entry: os.DirEntry[str]) -> Leftover | None:
@@ -207,14 +230,14 @@ def _leftover(entry: os.DirEntry[str]) -> Leftover | None:
     except OSError:
         return None
     try:
-        parent = _optional_chain(Path(entry.path))
-    except (ReadError, IDError):
+        parent = _optional_id(Path(entry.path), "parent", parse_chain_id)
+    except ReadError:
         parent = None
     return Leftover(entry.name, _optional_cache_id(Path(entry.path)), max(st.st_mtime, st.st_ctime), parent)
 
 
 def _optional_cache_id(path: Path) -> CacheID | None:
     try:
-        return parse_cache_id(read_text(path / "cache-id", limit=4096))
+        return parse_cache_id(read_text(path / "cache-id", limit=ID_FILE_LIMIT))
     except (ReadError, IDError):
         return None

@@ -26,6 +26,10 @@ class LayerDir:
     committed: bool
     mtime: float
     is_dir: bool
+    link_error: str | None = None
+    """Why `link` names no short link (missing, unreadable, not a link name); None when it does."""
+    lower_error: str | None = None
+    """Why `lower` is unusable (missing, unreadable, an entry not `l/<link>`); None when fine."""
 
 
 @dataclass(frozen=True)
@@ -70,17 +74,29 @@ def read_overlay2(base: Path, rel: str = "overlay2") -> Overlay2Scan:
         except OSError:
             continue  # removed while we looked
         is_dir = entry.is_dir(follow_symlinks=False)
-        link = lower = None
+        link: str | None = None
+        lower: str | None = None
+        link_error: str | None = None
+        lower_error: str | None = None
         if is_dir:
-            link = _optional_text(Path(entry.path) / "link")
-            lower = _optional_text(Path(entry.path) / "lower")
+            link, link_error = _text(Path(entry.path) / "link")
+            lower, lower_error = _text(Path(entry.path) / "lower")
+        if link is not None and not LINK_NAME.fullmatch(link):
+            link_error = f"not a link name: {link[:40]!r}"
+            link = None
+        lowers = tuple(lower.split(":")) if lower else ()
+        bad = [p for p in lowers if not (p.startswith("l/") and LINK_NAME.fullmatch(p[2:]))]
+        if bad:
+            lower_error = f"not a short link: {bad[0][:40]!r}"
         dirs[name] = LayerDir(
             name=name,
-            link=link if link and LINK_NAME.fullmatch(link) else None,
-            lower=tuple(p[2:] for p in lower.split(":") if p.startswith("l/")) if lower else (),
+            link=link,
+            lower=tuple(p[2:] for p in lowers if p not in bad),
             committed=is_dir and os.path.lexists(Path(entry.path) / "committed"),
             mtime=st.st_mtime,
             is_dir=is_dir,
+            link_error=link_error,
+            lower_error=lower_error,
         )
     links: dict[str, ShortLink] = {}
     try:
@@ -107,8 +123,9 @@ def _link_target_dir(target: str) -> str | None:
     return None
 
 
-def _optional_text(path: Path) -> str | None:
+def _text(path: Path) -> tuple[str | None, str | None]:
+    """A small file's text, or None and why not ("missing" when absent)."""
     try:
-        return read_text(path, limit=1 << 16)
-    except ReadError:
-        return None
+        return read_text(path, limit=1 << 16), None
+    except ReadError as e:
+        return None, str(e)

@@ -1,0 +1,659 @@
+"""Damaged metadata on a real root: never a traceback, a false orphan, a silent half figure or a write.
+
+One root is made by a private Docker 20.10 daemon for the module (the scenario without
+planted leftovers, so the undamaged root has no orphan and no problem), and the daemon
+is stopped. Each damage is applied to a copy (`cp -a`: hard links, xattrs, devices),
+then `dockerdu report --format json` runs on it as a user runs it, in a subprocess, so
+a traceback would show on stderr. Every run must: exit 0; print nothing on stderr;
+report a problem of the expected kind naming the damaged file; claim no orphan (the
+undamaged root has none, and no damage here proves anything unreferenced); list the
+figures that depend on the damaged file in `incomplete`; and leave the copy unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from dockerdu.cli import app
+from dockerdu.fsread import MAX_METADATA_BYTES
+from tests import realdocker as rd
+from tests.test_integration import _tree_state
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[1]
+STORE = "image/overlay2"
+IMAGE_FIGURES = {"images", "docker.layers_size", "reclaimable.images"}
+CONTAINER_FIGURES = {"containers", "images.containers", "volumes.containers", "reclaimable.volumes"}
+
+
+HOSTILE = (
+    "mkdir -p {dir} && cd {dir} && ln -s / to-root && ln -s .. to-parent && ln -s /etc/shadow shadow"
+    " && ln -s loop-a loop-b && ln -s loop-b loop-a && ln -s ../../../../../../../../.. up-and-out"
+    " && mkdir sub && ln -s ../../.. sub/up"
+)
+"""Symlinks a container writes: to /, to .., to /etc/shadow, a loop, and out of the root."""
+
+
+@dataclass(frozen=True)
+class Base:
+    root: Path
+    scenario: rd.Scenario
+    doc: dict[str, Any]
+
+
+def run_report(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`dockerdu report --format json --root ROOT` in a fresh interpreter, from this checkout."""
+    return subprocess.run(
+        [sys.executable, "-m", "dockerdu", "report", "--format", "json", "--root", str(root),
+         "--no-cache", "--quiet", "--jobs", "1", *extra],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
+    rd.require_docker("20.10")
+    work = tmp_path_factory.mktemp("damage-base")
+    with rd.PrivateDaemon("20.10", work) as d:
+        scenario = rd.build_scenario(d, plants=())
+        # Hostile names a container can plant in its writable layer and in a named volume.
+        d.docker("exec", rd.RUNNING, "sh", "-c", HOSTILE.format(dir="/hostile") + " && "
+                 + HOSTILE.format(dir="/named/hostile"))  # fmt: skip
+    result = run_report(d.root)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["orphans"] == [] and doc["problems"] == [] and doc["incomplete"] == []
+    yield Base(d.root, scenario, doc)
+
+
+# --------------------------------------------------------------------------- where things are
+
+
+@dataclass(frozen=True)
+class Where:
+    """Paths of the scenario's objects inside one copy of the root."""
+
+    root: Path
+    sc: rd.Scenario
+
+    @property
+    def store(self) -> Path:
+        return self.root / STORE
+
+    def config(self, tag: str) -> Path:
+        return self.store / "imagedb/content/sha256" / self.sc.images[tag][7:]
+
+    def meta(self, tag: str) -> Path:
+        return self.store / "imagedb/metadata/sha256" / self.sc.images[tag][7:]
+
+    def layer(self, tag: str, index: int = -1) -> Path:
+        return self.store / "layerdb/sha256" / self.sc.layers[self.sc.images[tag]][index][7:]
+
+    def layer_dir(self, tag: str, index: int = -1) -> Path:
+        chain = self.sc.layers[self.sc.images[tag]][index]
+        return self.root / "overlay2" / self.sc.cache_ids[chain]
+
+    def mount(self, name: str) -> Path:
+        return self.store / "layerdb/mounts" / self.sc.containers[name]
+
+    def container(self, name: str) -> Path:
+        return self.root / "containers" / self.sc.containers[name]
+
+    def short_link(self, tag: str) -> Path:
+        return self.root / "overlay2/l" / (self.layer_dir(tag) / "link").read_text()
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the report must say about one damage."""
+
+    kind: str
+    path: str
+    incomplete: frozenset[str] = field(default_factory=frozenset)
+
+
+Damage = Callable[[Where], Expect]
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    """Replace whatever is at `path` (file, dir, FIFO, symlink) with a file holding `data`."""
+    _remove(path)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        subprocess.run(["rm", "-rf", str(path)], check=True)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def _huge(path: Path) -> None:
+    """A sparse file just over the readers' bound: big to read, small on disk."""
+    _remove(path)
+    with open(path, "wb") as f:
+        f.truncate(MAX_METADATA_BYTES + 1)
+
+
+def _fifo(path: Path) -> None:
+    _remove(path)
+    os.mkfifo(path)
+
+
+def _dir(path: Path) -> None:
+    _remove(path)
+    path.mkdir()
+
+
+def _symlink(path: Path, target: str) -> None:
+    _remove(path)
+    os.symlink(target, path)
+
+
+def _new_config(w: Where, data: bytes) -> Expect:
+    """An image config stored under its own digest (so it passes the digest check) but unusable."""
+    import hashlib
+
+    path = w.store / "imagedb/content/sha256" / hashlib.sha256(data).hexdigest()
+    path.write_bytes(data)
+    return Expect("metadata_unreadable", w.rel(path), frozenset(IMAGE_FIGURES))
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+# --------------------------------------------------------------------------- the damages
+
+
+def config_truncated(w: Where) -> Expect:
+    _truncate(w.config(rd.APP1))
+    return Expect("metadata_unreadable", w.rel(w.config(rd.APP1)), frozenset(IMAGE_FIGURES))
+
+
+def config_empty(w: Where) -> Expect:
+    _write(w.config(rd.APP2), b"")
+    return Expect("metadata_unreadable", w.rel(w.config(rd.APP2)), frozenset(IMAGE_FIGURES))
+
+
+def config_huge(w: Where) -> Expect:
+    _huge(w.config(rd.APP1))
+    return Expect("metadata_unreadable", w.rel(w.config(rd.APP1)), frozenset(IMAGE_FIGURES))
+
+
+def config_fifo(w: Where) -> Expect:
+    _fifo(w.config(rd.APP3))
+    return Expect("metadata_unreadable", w.rel(w.config(rd.APP3)), frozenset(IMAGE_FIGURES))
+
+
+def config_not_json(w: Where) -> Expect:
+    return _new_config(w, b'{"rootfs": {"diff_ids": [')
+
+
+def config_a_list(w: Where) -> Expect:
+    return _new_config(w, b'["rootfs", {"diff_ids": []}]')
+
+
+def config_diff_ids_a_string(w: Where) -> Expect:
+    return _new_config(w, b'{"rootfs": {"type": "layers", "diff_ids": "sha256:00"}}')
+
+
+def config_diff_id_escapes(w: Where) -> Expect:
+    return _new_config(w, b'{"rootfs": {"type": "layers", "diff_ids": ["sha256:../../../etc/shadow"]}}')
+
+
+def config_name_not_an_id(w: Where) -> Expect:
+    path = w.store / "imagedb/content/sha256/not-an-image-id"
+    path.write_bytes(b"{}")
+    return Expect("metadata_unreadable", w.rel(path))
+
+
+def image_parent_garbled(w: Where) -> Expect:
+    _write(w.meta(rd.APP1) / "parent", "sha256:xyz")
+    return Expect("metadata_unreadable", w.rel(w.meta(rd.APP1) / "parent"), frozenset({"images"}))
+
+
+def image_parent_fifo(w: Where) -> Expect:
+    _fifo(w.meta(rd.APP2) / "parent")
+    return Expect("metadata_unreadable", w.rel(w.meta(rd.APP2) / "parent"), frozenset({"images"}))
+
+
+def image_last_updated_garbled(w: Where) -> Expect:
+    _write(w.meta(rd.APP1) / "lastUpdated", "yesterday\n\x1b[31m")
+    return Expect("metadata_unreadable", w.rel(w.meta(rd.APP1) / "lastUpdated"))
+
+
+def layer_diff_truncated(w: Where) -> Expect:
+    _truncate(w.layer(rd.APP1) / "diff")
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.APP1) / "diff"), frozenset(IMAGE_FIGURES))
+
+
+def layer_diff_empty(w: Where) -> Expect:
+    _write(w.layer(rd.BASE) / "diff", b"")
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.BASE) / "diff"), frozenset(IMAGE_FIGURES))
+
+
+def layer_size_not_a_number(w: Where) -> Expect:
+    _write(w.layer(rd.APP1) / "size", "12abc")
+    return Expect(
+        "metadata_unreadable",
+        w.rel(w.layer(rd.APP1) / "size"),
+        frozenset({"images.size", "docker.layers_size", "reclaimable.images"}),
+    )
+
+
+def layer_size_negative(w: Where) -> Expect:
+    _write(w.layer(rd.APP2) / "size", "-5")
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.APP2) / "size"), frozenset({"images.size"}))
+
+
+def layer_size_unicode_digits(w: Where) -> Expect:
+    # Python's int() reads "1_2" and fullwidth digits; Docker's ParseInt does not.
+    _write(w.layer(rd.APP1) / "size", "1_2")
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.APP1) / "size"), frozenset({"images.size"}))
+
+
+def layer_size_huge(w: Where) -> Expect:
+    _write(w.layer(rd.BASE) / "size", "9" * 5000)
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.BASE) / "size"), frozenset({"images.size"}))
+
+
+def layer_cache_id_escapes(w: Where) -> Expect:
+    _write(w.layer(rd.APP1) / "cache-id", "../../../etc")
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.APP1) / "cache-id"), frozenset(IMAGE_FIGURES))
+
+
+def layer_cache_id_missing(w: Where) -> Expect:
+    _remove(w.layer(rd.APP2) / "cache-id")
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.APP2) / "cache-id"), frozenset(IMAGE_FIGURES))
+
+
+def layer_cache_id_symlink(w: Where) -> Expect:
+    # A symlink to a file holding a valid cache ID: following it would hide the damage.
+    target = w.layer(rd.APP2, -2) / "cache-id"
+    _symlink(w.layer(rd.APP2) / "cache-id", str(target))
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.APP2) / "cache-id"), frozenset(IMAGE_FIGURES))
+
+
+def layer_parent_wrong_length(w: Where) -> Expect:
+    _write(w.layer(rd.APP1) / "parent", "sha256:abcd")
+    return Expect("metadata_unreadable", w.rel(w.layer(rd.APP1) / "parent"), frozenset(IMAGE_FIGURES))
+
+
+def layer_parents_cycle(w: Where) -> Expect:
+    a, b = w.layer(rd.APP1, -1), w.layer(rd.APP1, -2)
+    _write(a / "parent", "sha256:" + b.name)
+    _write(b / "parent", "sha256:" + a.name)
+    return Expect("layer_chain_mismatch", w.rel(b / "parent"), frozenset({"reclaimable.images"}))
+
+
+def layer_name_not_an_id(w: Where) -> Expect:
+    path = w.store / "layerdb/sha256/..not-a-chain-id"
+    path.mkdir()
+    (path / "cache-id").write_text("../../..")
+    return Expect("metadata_unreadable", w.rel(path))
+
+
+def mount_id_garbled(w: Where) -> Expect:
+    _write(w.mount(rd.RUNNING) / "mount-id", "not/a/mount/id")
+    cid = w.sc.containers[rd.RUNNING]
+    return Expect(
+        "metadata_unreadable", w.rel(w.mount(rd.RUNNING) / "mount-id"), frozenset({f"containers:{cid}"})
+    )
+
+
+def mount_init_id_a_dir(w: Where) -> Expect:
+    _dir(w.mount(rd.EXITED) / "init-id")
+    cid = w.sc.containers[rd.EXITED]
+    return Expect(
+        "metadata_unreadable", w.rel(w.mount(rd.EXITED) / "init-id"), frozenset({f"containers:{cid}"})
+    )
+
+
+def mount_parent_bad_hex(w: Where) -> Expect:
+    _write(w.mount(rd.CREATED) / "parent", "sha256:" + "Z" * 64)
+    cid = w.sc.containers[rd.CREATED]
+    return Expect(
+        "metadata_unreadable", w.rel(w.mount(rd.CREATED) / "parent"), frozenset({f"containers:{cid}"})
+    )
+
+
+def mount_name_not_an_id(w: Where) -> Expect:
+    path = w.store / "layerdb/mounts/not-a-container"
+    path.write_text("x")
+    return Expect("metadata_unreadable", w.rel(path))
+
+
+def container_config_truncated(w: Where) -> Expect:
+    path = w.container(rd.RUNNING) / "config.v2.json"
+    _truncate(path)
+    return Expect("metadata_unreadable", w.rel(path), frozenset(CONTAINER_FIGURES))
+
+
+def container_config_a_list(w: Where) -> Expect:
+    path = w.container(rd.EXITED) / "config.v2.json"
+    _write(path, "[]")
+    return Expect("metadata_unreadable", w.rel(path), frozenset(CONTAINER_FIGURES))
+
+
+def container_config_huge(w: Where) -> Expect:
+    path = w.container(rd.CREATED) / "config.v2.json"
+    _huge(path)
+    return Expect("metadata_unreadable", w.rel(path), frozenset(CONTAINER_FIGURES))
+
+
+def container_config_symlink(w: Where) -> Expect:
+    path = w.container(rd.EXITED) / "config.v2.json"
+    _symlink(path, "/etc/shadow")
+    return Expect("metadata_unreadable", w.rel(path), frozenset(CONTAINER_FIGURES))
+
+
+def container_mount_points_a_list(w: Where) -> Expect:
+    path = w.container(rd.RUNNING) / "config.v2.json"
+    config = json.loads(path.read_text())
+    config["MountPoints"] = list(config["MountPoints"].values())
+    config["State"] = "running"
+    _write(path, json.dumps(config))
+    return Expect("metadata_unreadable", w.rel(path), frozenset(CONTAINER_FIGURES))
+
+
+def container_hostconfig_not_json(w: Where) -> Expect:
+    path = w.container(rd.LOGS_JSON) / "hostconfig.json"
+    _write(path, '{"LogConfig": {"Type": "json-file"')
+    return Expect("metadata_unreadable", w.rel(path), frozenset({"containers"}))
+
+
+def container_hostconfig_fifo(w: Where) -> Expect:
+    path = w.container(rd.LOGS_LOCAL) / "hostconfig.json"
+    _fifo(path)
+    return Expect("metadata_unreadable", w.rel(path), frozenset({"containers"}))
+
+
+def container_name_not_an_id(w: Where) -> Expect:
+    path = w.root / "containers" / "not-a-container\n\x1b[2J"
+    path.mkdir()
+    (path / "config.v2.json").write_text("{}")
+    return Expect("metadata_unreadable", w.rel(path))
+
+
+def repositories_truncated(w: Where) -> Expect:
+    path = w.store / "repositories.json"
+    _truncate(path)
+    return Expect("metadata_unreadable", w.rel(path), frozenset(IMAGE_FIGURES))
+
+
+def repositories_a_list(w: Where) -> Expect:
+    path = w.store / "repositories.json"
+    _write(path, '{"Repositories": []}')
+    return Expect("metadata_unreadable", w.rel(path), frozenset(IMAGE_FIGURES))
+
+
+def repositories_number_for_an_id(w: Where) -> Expect:
+    path = w.store / "repositories.json"
+    doc = json.loads(path.read_text())
+    doc["Repositories"]["dd-app"]["dd-app:1"] = 5
+    _write(path, json.dumps(doc))
+    return Expect("metadata_unreadable", w.rel(path), frozenset(IMAGE_FIGURES))
+
+
+def repositories_huge(w: Where) -> Expect:
+    path = w.store / "repositories.json"
+    _huge(path)
+    return Expect("metadata_unreadable", w.rel(path), frozenset(IMAGE_FIGURES))
+
+
+def repositories_symlink(w: Where) -> Expect:
+    path = w.store / "repositories.json"
+    _symlink(path, "/etc/shadow")
+    return Expect("metadata_unreadable", w.rel(path), frozenset(IMAGE_FIGURES))
+
+
+EVIL_TAG = "dd-app:1\n\x1b[31mEVIL\u202e"
+
+
+def repositories_control_characters(w: Where) -> Expect:
+    path = w.store / "repositories.json"
+    doc = json.loads(path.read_text())
+    doc["Repositories"]["dd-app"][EVIL_TAG] = w.sc.images[rd.APP1]
+    _write(path, json.dumps(doc))
+    # Docker's reference store skips a key that is not a reference: the figures stay whole.
+    return Expect("metadata_unreadable", w.rel(path))
+
+
+def overlay_link_file_missing(w: Where) -> Expect:
+    path = w.layer_dir(rd.APP1) / "link"
+    _remove(path)
+    return Expect("link_missing", w.rel(path))
+
+
+def overlay_lower_file_missing(w: Where) -> Expect:
+    path = w.layer_dir(rd.APP2) / "lower"
+    _remove(path)
+    return Expect("metadata_unreadable", w.rel(path))
+
+
+def overlay_lower_escapes(w: Where) -> Expect:
+    path = w.layer_dir(rd.APP1) / "lower"
+    _write(path, "l/../../../../etc:" + path.read_text())
+    return Expect("metadata_unreadable", w.rel(path))
+
+
+def short_link_to_root(w: Where) -> Expect:
+    path = w.short_link(rd.APP1)
+    _symlink(path, "/")
+    return Expect("link_missing", w.rel(path))
+
+
+def short_link_out_of_the_root(w: Where) -> Expect:
+    path = w.short_link(rd.APP2)
+    _symlink(path, "../../../../../../etc/diff")
+    return Expect("link_missing", w.rel(path))
+
+
+DAMAGES: list[Damage] = [
+    config_truncated, config_empty, config_huge, config_fifo, config_not_json, config_a_list,
+    config_diff_ids_a_string, config_diff_id_escapes, config_name_not_an_id,
+    image_parent_garbled, image_parent_fifo, image_last_updated_garbled,
+    layer_diff_truncated, layer_diff_empty, layer_size_not_a_number, layer_size_negative,
+    layer_size_unicode_digits, layer_size_huge, layer_cache_id_escapes, layer_cache_id_missing,
+    layer_cache_id_symlink, layer_parent_wrong_length, layer_parents_cycle, layer_name_not_an_id,
+    mount_id_garbled, mount_init_id_a_dir, mount_parent_bad_hex, mount_name_not_an_id,
+    container_config_truncated, container_config_a_list, container_config_huge,
+    container_config_symlink, container_mount_points_a_list, container_hostconfig_not_json,
+    container_hostconfig_fifo, container_name_not_an_id,
+    repositories_truncated, repositories_a_list, repositories_number_for_an_id, repositories_huge,
+    repositories_symlink, repositories_control_characters,
+    overlay_link_file_missing, overlay_lower_file_missing, overlay_lower_escapes,
+    short_link_to_root, short_link_out_of_the_root,
+]  # fmt: skip
+
+
+def test_at_least_thirty_distinct_damages() -> None:
+    assert len({d.__name__ for d in DAMAGES}) == len(DAMAGES) >= 30
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda d: d.__name__)
+def test_damage(base: Base, damage: Damage, tmp_path: Path) -> None:
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(base.root), str(copy)], check=True)
+    expect = damage(Where(copy, base.scenario))
+    before = _tree_state(copy)
+    result = run_report(copy)
+    assert _tree_state(copy) == before, "the run changed the root"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    doc = json.loads(result.stdout)
+    problems = {(p["kind"], p["path"]) for p in doc["problems"]}
+    assert (expect.kind, expect.path) in problems, doc["problems"]
+    assert doc["orphans"] == [], "a damage proves nothing unreferenced"
+    assert expect.incomplete <= set(doc["incomplete"]), doc["incomplete"]
+    assert doc["totals"]["root_disk"] == rd.du_bytes(copy)
+    # Every problem names a path under the root, in one line of text.
+    for p in doc["problems"]:
+        assert not p["path"].startswith("/") and ".." not in p["path"].split("/"), p
+        assert "\n" not in p["reason"], p
+
+
+# --------------------------------------------------------------------------- no escape
+
+
+def _blocks(path: Path) -> int:
+    return os.lstat(path).st_blocks * 512
+
+
+def _opened(trace: Path) -> list[str]:
+    """Paths the traced processes opened (open, openat, openat2), as strace printed them."""
+    lines = trace.read_text(errors="replace").splitlines()
+    return [line.split('"', 2)[1] for line in lines if " open" in line and '"' in line and "= -1" not in line]
+
+
+def test_no_escape_through_symlinks_or_bind_mounts(base: Base, tmp_path: Path) -> None:
+    """Planted symlinks are charged as themselves; a bind mount under the root is not entered."""
+    if shutil.which("strace") is None:
+        if os.environ.get("CI"):
+            pytest.fail("strace is required in CI (.ci/run installs it)")
+        pytest.skip("no strace")
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(base.root), str(copy)], check=True)
+    mount_id = base.scenario.mount_ids[base.scenario.containers[rd.RUNNING]]
+    rw = copy / "overlay2" / mount_id / "diff"
+    volume = copy / "volumes" / rd.NAMED_VOLUME
+    assert os.readlink(rw / "hostile/to-root") == "/"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with open(outside / "big.bin", "wb") as f:
+        f.write(b"\1" * (8 << 20))
+    points = [rw / "hostile" / "bound", volume / "_data" / "bound"]
+    for point in points:
+        point.mkdir()
+    before = rd.du_bytes(copy)
+    volume_before = rd.du_bytes(volume)
+    mounted: list[Path] = []
+    try:
+        for point in points:
+            subprocess.run(["mount", "--bind", str(outside), str(point)], check=True)
+            mounted.append(point)
+        trace = tmp_path / "trace"
+        result = subprocess.run(
+            ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(trace),
+             sys.executable, "-m", "dockerdu", "report", "--format", "json", "--root", str(copy),
+             "--no-cache", "--quiet", "--jobs", "1"],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+    finally:
+        for point in reversed(mounted):
+            subprocess.run(["umount", str(point)], check=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    # The mount points are neither entered nor counted; everything else is what du counted.
+    assert doc["totals"]["root_disk"] == before - sum(_blocks(p) for p in points)
+    (vol,) = [v for v in doc["volumes"] if v["name"] == rd.NAMED_VOLUME]
+    assert vol["disk"] == volume_before - _blocks(points[1])
+    assert doc["orphans"] == [] and doc["problems"] == []
+    opened = _opened(trace)
+    assert any(p.startswith(str(copy)) for p in opened), "the trace saw the reads"
+    for path in opened:
+        assert not path.startswith(str(outside)), path
+        assert path not in ("/etc/shadow", "/etc/gshadow"), path
+        if path.startswith(str(copy) + "/"):
+            rel = Path(path).relative_to(copy)
+            for i in range(1, len(rel.parts) + 1):
+                prefix = copy.joinpath(*rel.parts[:i])
+                assert not prefix.is_symlink(), f"followed the symlink {prefix}"
+                assert prefix not in points, f"entered the bind mount at {prefix}"
+
+
+# --------------------------------------------------------------------------- as a user without root
+
+
+def _as_nobody(root: Path) -> subprocess.CompletedProcess[str]:
+    """`dockerdu report --format json` as uid/gid 65534 with no groups, in a forked child.
+
+    The child drops privileges after the imports (the interpreter's packages may not be
+    readable by nobody) and runs the CLI as a user would; an exception the CLI did not
+    turn into a message shows as a traceback on the returned stderr.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 99
+        try:
+            CliRunner().invoke(app, ["report", "--help"])  # loads what typer imports lazily
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            result = CliRunner().invoke(
+                app, ["report", "--format", "json", "--root", str(root), "--no-cache", "--quiet", "-j", "1"]
+            )
+            err = result.stderr
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                err += "Traceback (in the CLI): " + repr(result.exception)
+            os.write(write_end, json.dumps([result.exit_code, result.stdout, err]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    exit_code, stdout, stderr = json.loads(data)
+    return subprocess.CompletedProcess([], exit_code, stdout, stderr)
+
+
+def test_partial_report_as_nobody(base: Base, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Unreadable parts are named as problems and their figures as incomplete; the rest is reported."""
+    top = Path(tempfile.mkdtemp(prefix="dockerdu-nobody-"))
+    try:
+        top.chmod(0o755)
+        copy = top / "root"
+        subprocess.run(["cp", "-a", str(base.root), str(copy)], check=True)
+        subprocess.run(["chmod", "-R", "a+rX", str(copy)], check=True)
+        w = Where(copy, base.scenario)
+        config = w.config(rd.APP2)
+        config.chmod(0o000)  # a mode-000 file: unreadable for anyone but root
+        (copy / "containers").chmod(0o700)
+        (copy / "volumes" / rd.NAMED_VOLUME).chmod(0o700)
+        before = _tree_state(copy)
+        result = _as_nobody(copy)
+        assert _tree_state(copy) == before
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        problems = {(p["kind"], p["path"]) for p in doc["problems"]}
+        assert ("metadata_unreadable", w.rel(config)) in problems, problems
+        assert ("metadata_unreadable", "containers") in problems, problems
+        assert ("path_unreadable", f"volumes/{rd.NAMED_VOLUME}") in problems, problems
+        assert doc["orphans"] == []
+        assert {"images", "containers", f"volumes:{rd.NAMED_VOLUME}"} <= set(doc["incomplete"])
+        assert {tuple(i["tags"]) for i in doc["images"]} >= {(rd.APP1,), (rd.BASE,)}
+
+        # Only the root dir itself readable: nothing useful, exit 3 with one line naming the root.
+        for entry in copy.iterdir():
+            entry.chmod(0o700)
+        result = _as_nobody(copy)
+        assert result.returncode == 3, result.stderr
+        assert result.stdout == "" and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and str(copy) in result.stderr
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwX", str(top)], check=False)
+        shutil.rmtree(top, ignore_errors=True)
