@@ -398,7 +398,7 @@ def _mark_overlay2(index: Index, scans: Scans, now: float, daemon_running: bool)
     removing = _being_removed(index, scans, now, daemon_running)
     _check_missing_dirs(index, scans, removing)
     _mark_links(index, scans.overlay2, removing)
-    _check_link_files(index, scans)
+    _check_link_files(index, scans, removing)
 
 
 def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
@@ -637,8 +637,11 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
             )
 
 
-def _check_link_files(index: Index, scans: Scans) -> None:
-    """`link` and `lower` of the dirs in use: overlay2 needs both to mount a layer's children."""
+def _check_link_files(index: Index, scans: Scans, removing: frozenset[str]) -> None:
+    """`link` and `lower` of the dirs in use: overlay2 needs both to mount a layer's children.
+
+    Not of the dirs of containers being removed: they lose their files one by one.
+    """
     if index.driver == "vfs":  # full copies: no links, no lower layers
         return
     ov = scans.overlay2
@@ -651,6 +654,8 @@ def _check_link_files(index: Index, scans: Scans) -> None:
     for name, layer_dir in ov.dirs.items():
         owner = index.dir_owner.get(name)
         if not layer_dir.is_dir or owner is None or owner.category not in ("images", "containers"):
+            continue
+        if owner.category == "containers" and owner.key in removing:
             continue
         if layer_dir.link_error is not None:
             index.problems.append(

@@ -158,6 +158,7 @@ def _rm_half_done(healthy: RootBuilder) -> None:
         link = (healthy.root / "overlay2" / d / "link").read_text()
         os.remove(healthy.root / "overlay2" / "l" / link)
     shutil.rmtree(healthy.root / "overlay2" / c.mount_id)
+    os.remove(healthy.root / "overlay2" / f"{c.mount_id}-init" / "link")  # EnsureRemoveAll under way
 
 
 def test_container_being_removed(healthy: RootBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
