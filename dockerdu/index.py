@@ -199,7 +199,7 @@ def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
     _join_images(index, scans, store)
     _check_parents(index, scans, store)
     _join_containers(index, scans, store)
-    _join_layers(index, scans, store)
+    _join_layers(index, scans, store, now, daemon_running)
     _mark_overlay2(index, scans, now, daemon_running)
     _mark_volumes(index, scans)
     index.mark("buildkit/content", Owner("build_cache", "buildkit/content"))
@@ -320,8 +320,16 @@ def _chain_of(layers: dict[ChainID, LayerRecord], top: ChainID | None) -> Iterab
         top = layers[top].parent
 
 
-def _join_layers(index: Index, scans: Scans, store: str) -> None:
+def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_running: bool) -> None:
     layers = scans.layerdb.layers
+    # While a daemon runs: a layer being registered (commit, build, pull) has no image yet,
+    # and the parents of a layer being written or deleted are still held by it (an rmi
+    # releases a chain top first, each layer after its child's dir is gone).
+    flying: set[ChainID] = set()
+    if daemon_running:
+        for leftover in (*scans.layerdb.removing, *scans.layerdb.tmp):
+            if now - leftover.changed < IN_FLIGHT_SECONDS:
+                flying.update(_chain_of(layers, leftover.parent))
     reached: set[ChainID] = set()
     for view in index.images.values():
         reached.update(c for c in view.chain if c in layers)
@@ -346,6 +354,13 @@ def _join_layers(index: Index, scans: Scans, store: str) -> None:
             owner = Owner("images", layer.cache_id)
         elif layer.cache_id in bk.snapshot_dirs or is_buildkit_id(layer.cache_id):
             owner = Owner("build_cache", layer.cache_id)
+        elif daemon_running and (
+            chain_id in flying
+            or now - layer.changed < IN_FLIGHT_SECONDS
+            or _recent(scans.overlay2, (layer.cache_id,), now)
+        ):
+            owner = IN_FLIGHT
+            index.mark(f"{store}/layerdb/sha256/{chain_id[7:]}", owner)
         elif images_complete and mounts_complete:
             rel = f"{store}/layerdb/sha256/{chain_id[7:]}"
             owner = Owner("orphans", rel)
@@ -376,13 +391,14 @@ def _join_layers(index: Index, scans: Scans, store: str) -> None:
 def _mark_overlay2(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
     _mark_container_layers(index, scans, now, daemon_running)
     _mark_container_dirs(index, scans, now, daemon_running)
-    _mark_leftovers(index, scans)
+    _mark_leftovers(index, scans, now, daemon_running)
     for name in scans.buildkit.snapshot_dirs:
         index.dir_owner.setdefault(name, Owner("build_cache", name))
     _mark_layer_dirs(index, scans, now, daemon_running)
-    _check_missing_dirs(index, scans)
-    _mark_links(index, scans.overlay2)
-    _check_link_files(index, scans)
+    removing = _being_removed(index, scans, now, daemon_running)
+    _check_missing_dirs(index, scans, removing)
+    _mark_links(index, scans.overlay2, removing)
+    _check_link_files(index, scans, removing)
 
 
 def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
@@ -398,7 +414,13 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
                 index.mark(f"{index.layer_root}/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = UNATTRIBUTED
-        elif daemon_running and _recent(scans.overlay2, dirs, now):
+        elif daemon_running and (
+            now - mount.changed < IN_FLIGHT_SECONDS
+            or _recent(scans.overlay2, dirs, now)
+            or any(d not in scans.overlay2.dirs for d in dirs)
+        ):
+            # Being created (the mount is written last), or removed: docker rm deletes the
+            # dirs, then the mount, so a mount whose dirs are gone is a remove under way.
             owner = IN_FLIGHT
             index.mark(mount_rel, owner)
         elif scans.containers.readable:
@@ -451,8 +473,12 @@ def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running:
             )
 
 
-def _mark_leftovers(index: Index, scans: Scans) -> None:
-    """layerdb leftovers of interrupted layer writes (tmp/) and deletes (-removing), with their dirs."""
+def _mark_leftovers(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
+    """layerdb leftovers of interrupted layer writes (tmp/) and deletes (-removing), with their dirs.
+
+    While a daemon runs, every layer it registers passes through tmp/write-set-* and every
+    layer it deletes through a -removing name: one that changed recently is in flight.
+    """
     store = f"image/{scans.driver}"
     layerdb = scans.layerdb
     for leftover, kind, sub, reason in (
@@ -460,13 +486,15 @@ def _mark_leftovers(index: Index, scans: Scans) -> None:
         *((x, "layerdb_tmp", "tmp", "layer write interrupted") for x in layerdb.tmp),
     ):
         rel = f"{store}/layerdb/{sub}/{leftover.name}"
-        owner = Owner("orphans", rel)
+        in_flight = daemon_running and now - leftover.changed < IN_FLIGHT_SECONDS
+        owner = IN_FLIGHT if in_flight else Owner("orphans", rel)
         paths: tuple[str, ...] = (rel,)
         cache_id = leftover.cache_id
         if cache_id and cache_id in scans.overlay2.dirs and cache_id not in index.dir_owner:
             index.dir_owner[cache_id] = owner
             paths += (f"{index.layer_root}/{cache_id}",)
-        index.orphans.append(Orphan(kind, rel, reason, paths))
+        if not in_flight:
+            index.orphans.append(Orphan(kind, rel, reason, paths))
         index.mark(rel, owner)
 
 
@@ -505,8 +533,26 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
                 index.mark(f"{index.layer_root}/{name}/diff", size_key=f"layer:{name}")
 
 
-def _check_missing_dirs(index: Index, scans: Scans) -> None:
-    """Layers and writable layers whose overlay2 dir is gone."""
+def _being_removed(index: Index, scans: Scans, now: float, daemon_running: bool) -> frozenset[str]:
+    """Containers a running daemon is removing now: their writable layer goes before their dir.
+
+    `docker rm` writes the config with RemovalInProgress (state "removing") and Dead set,
+    removes the writable and init dirs (each short link first), then the layerdb mount,
+    then the container dir. A crashed rm leaves the same state, but one that stays old.
+    """
+    if not daemon_running:
+        return frozenset()
+    mtimes = scans.containers.mtimes
+    return frozenset(
+        container_id
+        for container_id, view in index.containers.items()
+        if view.record.state in ("removing", "dead")
+        and now - mtimes.get(container_id, 0.0) < IN_FLIGHT_SECONDS
+    )
+
+
+def _check_missing_dirs(index: Index, scans: Scans, removing: frozenset[str]) -> None:
+    """Layers and writable layers whose overlay2 dir is gone (not those of containers being removed)."""
     ov = scans.overlay2
     if not ov.readable:
         return
@@ -521,6 +567,8 @@ def _check_missing_dirs(index: Index, scans: Scans) -> None:
                 )
             )
     for container_id, view in index.containers.items():
+        if container_id in removing:
+            continue
         if view.mount is not None and view.mount.mount_id not in ov.dirs:
             index.problems.append(
                 Problem(
@@ -531,7 +579,7 @@ def _check_missing_dirs(index: Index, scans: Scans) -> None:
             )
 
 
-def _mark_links(index: Index, ov: Overlay2Scan) -> None:
+def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> None:
     """l/ short links are charged with the dir they point to; broken ones are orphans."""
     pointed: dict[str, str] = {}
     named = {d.link: name for name, d in ov.dirs.items() if d.link}
@@ -578,6 +626,7 @@ def _mark_links(index: Index, ov: Overlay2Scan) -> None:
             and layer_dir.link not in ov.links
             and owner is not None
             and owner.category in ("images", "containers")
+            and not (owner.category == "containers" and owner.key in removing)
         ):
             index.problems.append(
                 Problem(
@@ -588,8 +637,11 @@ def _mark_links(index: Index, ov: Overlay2Scan) -> None:
             )
 
 
-def _check_link_files(index: Index, scans: Scans) -> None:
-    """`link` and `lower` of the dirs in use: overlay2 needs both to mount a layer's children."""
+def _check_link_files(index: Index, scans: Scans, removing: frozenset[str]) -> None:
+    """`link` and `lower` of the dirs in use: overlay2 needs both to mount a layer's children.
+
+    Not of the dirs of containers being removed: they lose their files one by one.
+    """
     if index.driver == "vfs":  # full copies: no links, no lower layers
         return
     ov = scans.overlay2
@@ -602,6 +654,8 @@ def _check_link_files(index: Index, scans: Scans) -> None:
     for name, layer_dir in ov.dirs.items():
         owner = index.dir_owner.get(name)
         if not layer_dir.is_dir or owner is None or owner.category not in ("images", "containers"):
+            continue
+        if owner.category == "containers" and owner.key in removing:
             continue
         if layer_dir.link_error is not None:
             index.problems.append(

@@ -11,10 +11,11 @@ from pathlib import Path
 import psutil
 
 from . import __version__
+from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
-from .index import METADATA, Index, Owner, Scans, build_index
+from .index import IN_FLIGHT, METADATA, Index, Owner, Scans, build_index
 from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
@@ -138,22 +139,85 @@ def _mark_unused(index: Index, store: Store) -> None:
 
 
 def index_root(location: Location, options: Options, now: float) -> Index:
-    """Read and join a root's records, for the store the root holds."""
+    """Read and join a root's records, for the store the root holds.
+
+    While a daemon runs, the readers see each file at a different moment, so a
+    create or remove under way can look like a leftover or a dangling reference.
+    Whatever orphan or problem the read of a graphdriver store finds is then read a
+    second time, and kept only when that read finds it again; the rest was in flight.
+    """
     store = detect_store(location.root)
     if store.store == "containerd":
         index = _containerd_index(location, store, now)
     else:
-        scans = read_root(location.root, store.driver)
-        index = build_index(scans, now=now, daemon_running=location.daemon is not None)
-        index.problems[:0] = all_problems(scans)
-        index.store = store.store
-        _mark_unused(index, store)
+        index = _read_and_join(location, store, now)
+        if location.daemon is not None and (index.orphans or index.problems):
+            _confirm(index, _read_and_join(location, store, time.time()))
     if location.daemon is not None:
         index.notes.append(
             f"dockerd (pid {location.daemon.pid}) was running during the scan: "
             "anything changed in the last hour and referenced by nothing is reported as in flight"
         )
     return index
+
+
+def _read_and_join(location: Location, store: Store, now: float) -> Index:
+    scans = read_root(location.root, store.driver)
+    index = build_index(scans, now=now, daemon_running=location.daemon is not None)
+    index.problems[:0] = all_problems(scans)
+    if location.daemon is not None:
+        _settle_unreadable(index, location.root, now)
+    index.store = store.store
+    _mark_unused(index, store)
+    return index
+
+
+def _settle_unreadable(index: Index, root: Path, now: float) -> None:
+    """Drop metadata_unreadable problems of files a running daemon is writing or removing.
+
+    A layerdb mount dir exists a moment before its mount-id file, and a dir being
+    removed loses its files one by one: unreadable for that moment, and changed (or
+    gone) just now. Unreferenced layers are still not called orphans while such a
+    file is unread, but that is no problem of the root.
+    """
+    kept: list[Problem] = []
+    dropped = False
+    for problem in index.problems:
+        if problem.kind == "metadata_unreadable" and _changed_within_window(root / problem.path, now):
+            dropped = True
+        else:
+            kept.append(problem)
+    if dropped and not any(p.kind == "metadata_unreadable" for p in kept):
+        kept = [p for p in kept if p.kind != "references_incomplete"]
+    index.problems[:] = kept
+
+
+def _changed_within_window(path: Path, now: float) -> bool:
+    """Whether `path` (or, when it is missing, the dir that should hold it) changed within the window."""
+    for candidate in (path, path.parent):
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        return now - max(st.st_mtime, st.st_ctime) < index_module.IN_FLIGHT_SECONDS
+    return True  # the file and its dir are gone: removed since they were read
+
+
+def _confirm(index: Index, again: Index) -> None:
+    """Keep the orphans and problems of `index` that a second read (`again`) found too."""
+    orphans = {(o.kind, o.path) for o in again.orphans}
+    kept = []
+    for orphan in index.orphans:
+        if (orphan.kind, orphan.path) in orphans:
+            kept.append(orphan)
+        else:
+            for path in orphan.paths:
+                index.mark(path, IN_FLIGHT)
+    index.orphans[:] = kept
+    problems = {(p.kind, p.path) for p in again.problems}
+    index.problems[:] = [p for p in index.problems if (p.kind, p.path) in problems]
 
 
 def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None:

@@ -42,6 +42,8 @@ class LayerRecord:
     parent: ChainID | None
     cache_id: CacheID
     size: int | None
+    changed: float = 0.0
+    """Last change of the layerdb dir (ctime: the rename that registers a layer sets it)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class MountRecord:
     mount_id: MountID
     init_id: MountID | None
     parent: ChainID | None
+    changed: float = 0.0
+    """Last change of the mount dir (mtime or ctime), to tell one being created."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ class Leftover:
 
     name: str
     cache_id: CacheID | None
+    changed: float
+    """Last change of the entry (ctime, which a rename sets too), to tell one still in flight."""
+    parent: ChainID | None = None
+    """The layer it names as its parent, which it keeps in use while in flight."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,9 @@ def read_layerdb(store: Path, rel: str) -> LayerDBScan:
     for entry in _entries(base / "sha256", f"{rel}/layerdb/sha256", problems):
         relpath = f"{rel}/layerdb/sha256/{entry.name}"
         if REMOVING.fullmatch(entry.name):
-            removing.append(Leftover(entry.name, _optional_cache_id(Path(entry.path))))
+            leftover = _leftover(entry)
+            if leftover is not None:
+                removing.append(leftover)
             continue
         if not HEX64.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
             problems.append(_stray(relpath, entry, "layer"))
@@ -119,8 +129,9 @@ def read_layerdb(store: Path, rel: str) -> LayerDBScan:
             unreadable_mounts.add(container_id)
             problems.append(Problem("metadata_unreadable", f"{mount_rel}/{e.name}", str(e)))
     tmp = tuple(
-        Leftover(e.name, _optional_cache_id(Path(e.path)))
+        leftover
         for e in _entries(base / "tmp", f"{rel}/layerdb/tmp", problems)
+        if (leftover := _leftover(e)) is not None
     )
     return LayerDBScan(
         layers,
@@ -193,14 +204,36 @@ def _read_layer(path: Path, chain_id: ChainID) -> tuple[LayerRecord, str | None]
             size = int(text)
         else:
             size_problem = f"size: not a byte count: {text[:40]!r}"
-    return LayerRecord(chain_id, diff_id, parent, cache_id, size), size_problem
+    return LayerRecord(chain_id, diff_id, parent, cache_id, size, _changed(path)), size_problem
 
 
 def _read_mount(path: Path, container_id: ContainerID) -> MountRecord:
     mount_id = _id_field(path, "mount-id", parse_mount_id)
     init_id = _optional_id(path, "init-id", parse_mount_id)
     parent = _optional_id(path, "parent", parse_chain_id)
-    return MountRecord(container_id, mount_id, init_id, parent)
+    return MountRecord(container_id, mount_id, init_id, parent, _changed(path))
+
+
+def _changed(path: Path) -> float:
+    """Last change (mtime or ctime: a rename sets the ctime only) of `path`, 0 when unknown."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0.0
+    return max(st.st_mtime, st.st_ctime)
+
+
+def _leftover(entry: os.DirEntry[str]) -> Leftover | None:
+    """A tmp/ or -removing entry, or None when it vanished while we looked (the write or delete ended)."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    try:
+        parent = _optional_id(Path(entry.path), "parent", parse_chain_id)
+    except ReadError:
+        parent = None
+    return Leftover(entry.name, _optional_cache_id(Path(entry.path)), max(st.st_mtime, st.st_ctime), parent)
 
 
 def _optional_cache_id(path: Path) -> CacheID | None:
