@@ -5,7 +5,8 @@ Builds (with a private Docker 20.10 daemon, as the tests do) a root of at least
 side in one run: `du -sx`, `dockerdu report` cold (no cache), with its layer
 cache, `--quick`, and `docker system df -v` (daemon running), as wall-time
 ratios against `du -sx`, plus dockerdu's peak RSS. Every dockerdu run's figures
-are checked identical to the uncached run's.
+are checked identical to the uncached run's. dockerdu runs as `pip install`ed into a
+fresh venv (`WORKDIR/venv`), as an operator would run it.
 
     python benchmarks/bench.py [--workdir DIR] [--files N] [--repeat K] [--keep]
 """
@@ -132,6 +133,22 @@ def figures(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("generated_at", "filesystem", "notes")}
 
 
+def install(venv: Path) -> Path:
+    """dockerdu as an operator gets it: `pip install` of this repository into a fresh venv.
+
+    Not the editable install of a checkout: its import hook, and whatever else the
+    development interpreter loads at start-up, would be timed with every run.
+    """
+    exe = venv / "bin" / "dockerdu"
+    pip = [str(venv / "bin" / "pip"), "install", "-q"]
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([*pip, str(REPO)], check=True)
+    else:  # the current code, whatever was installed before
+        subprocess.run([*pip, "--no-deps", "--force-reinstall", str(REPO)], check=True)
+    return exe
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -144,11 +161,8 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="dockerdu-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "cache"
-    dockerdu = [sys.executable, "-m", "dockerdu"]
+    dockerdu = [str(install(work / "venv"))]
     built = work / f"built-{args.files}"
-    # As installed by pip: the modules' bytecode is compiled once, not at every start
-    # (PYTHONDONTWRITEBYTECODE, set on some machines, keeps Python from caching it).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "dockerdu")], check=True)
     with PrivateDaemon("20.10", work / "daemon") as d:
         if not built.exists():  # a kept workdir is measured again as it is
             build_root(d, work, args.files)
