@@ -233,7 +233,7 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
     rw_size: int | None = None
     if view.mount is not None and f"rw:{cid}" in m.sizes:
         rw_size = m.sizes[f"rw:{cid}"]
-    elif view.mount is not None and index.driver != "vfs":
+    elif view.mount is not None and index.rw_size_walkable:
         rw_size = 0 if _disk(m, Owner("containers", cid)) else None
     if index.figures is not None:
         rw_size = index.figures.rw_sizes.get(cid)

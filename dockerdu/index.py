@@ -34,6 +34,8 @@ KNOWN_TOP = frozenset(
         "vfs", "fuse-overlayfs", "btrfs", "zfs",
     }
 )  # fmt: skip
+NAIVE_DIFF_DRIVERS = frozenset({"vfs", "fuse-overlayfs"})
+"""Graphdrivers whose container SizeRw is Docker's naive diff against the image, not a walk."""
 
 
 class Owner(NamedTuple):
@@ -149,6 +151,17 @@ class Index:
     def layer_root(self) -> str:
         """Root-relative dir holding the graphdriver's layer dirs (`overlay2`, `vfs/dir`)."""
         return "vfs/dir" if self.driver == "vfs" else self.driver
+
+    @property
+    def rw_size_walkable(self) -> bool:
+        """True when Docker's SizeRw of a container is a walk of its writable layer's diff/.
+
+        overlay2's DiffSize walks diff/. vfs and fuse-overlayfs use the naive diff
+        (archive.ChangesDirs of the mounted layer against its parent, then ChangesSize):
+        a file copied up but left unchanged (opened for writing, nothing written) is in
+        diff/ yet not in Docker's figure, so a walk cannot give it.
+        """
+        return self.driver not in NAIVE_DIFF_DRIVERS
 
     def mark(self, relpath: str, owner: Owner | None = None, size_key: str | None = None) -> None:
         """Charge `relpath` (and below) to `owner`; count Docker's size of it under `size_key`."""
@@ -410,7 +423,7 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
         owner: Owner
         if container_id in index.containers:
             owner = Owner("containers", container_id)
-            if index.driver != "vfs":  # vfs: SizeRw is a naive diff against the parent, not a walk
+            if index.rw_size_walkable:
                 index.mark(f"{index.layer_root}/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = UNATTRIBUTED
