@@ -237,6 +237,30 @@ def require_docker(version: Version) -> None:
     pytest.skip(f"Docker {version} unavailable: {reason}")
 
 
+def fuse_overlayfs_unavailable() -> str | None:
+    """Why the fuse-overlayfs graphdriver cannot run here, or None when it can."""
+    if shutil.which("fuse-overlayfs", path=SYSTEM_PATH) is None:
+        return "no fuse-overlayfs binary (apt-get install fuse-overlayfs)"
+    try:
+        fd = os.open("/dev/fuse", os.O_RDWR)
+    except OSError as e:
+        return f"cannot open /dev/fuse: {e}"
+    os.close(fd)
+    return None
+
+
+def require_fuse_overlayfs() -> None:
+    """Skip the calling test when fuse-overlayfs cannot run here; in CI (CI set), fail it."""
+    import pytest
+
+    reason = fuse_overlayfs_unavailable()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"fuse-overlayfs is required in CI: {reason}")
+    pytest.skip(f"fuse-overlayfs unavailable: {reason}")
+
+
 # --------------------------------------------------------------------------- API over a unix socket
 
 

@@ -1,4 +1,4 @@
-"""Store detection on real trees, the varint decoders, rootless roots, and a real vfs root."""
+"""Store detection on real trees, the varint decoders, rootless roots, real vfs and fuse-overlayfs roots."""
 
 from __future__ import annotations
 
@@ -103,3 +103,58 @@ def test_vfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
     assert t.other == 0
     for image in report.images:
         assert image.disk == rd.du_bytes(*(d.root / "vfs/dir" / layer.cache_id for layer in image.layers))
+
+
+@pytest.mark.docker
+def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
+    """A real 20.10 daemon on fuse-overlayfs: Docker's figures equal /system/df, totals equal du."""
+    rd.require_docker("20.10")
+    rd.require_fuse_overlayfs()
+    with rd.PrivateDaemon("20.10", tmp_path, config={"storage-driver": "fuse-overlayfs"}) as d:
+        tar = rd.busybox_rootfs_tar(tmp_path / "rootfs")
+        d.docker("import", "--change", 'CMD ["sh"]', str(tar), rd.BASE)
+        rd.build_image(
+            d, rd.APP1, f"FROM {rd.BASE}\nRUN head -c {rd.APP1_FILE} /dev/zero > /a.bin && echo y > /g.txt\n"
+        )
+        d.docker("volume", "create", rd.NAMED_VOLUME)
+        d.docker(
+            "run", "-d", "--name", rd.RUNNING, "--network", "none", "--stop-timeout", "1",
+            "-v", f"{rd.NAMED_VOLUME}:/named", rd.APP1, "sleep", "3600",
+        )  # fmt: skip
+        writes = (
+            f"head -c {rd.RUNNING_RW_FILE} /dev/zero > /rw.bin && ln /rw.bin /rw.link && rm /g.txt"
+            f" && head -c {rd.NAMED_VOLUME_FILE} /dev/zero > /named/n.bin"
+        )
+        d.docker("exec", rd.RUNNING, "sh", "-c", writes)
+        # `: >> /a.bin` opens the image file for writing and writes nothing: fuse-overlayfs
+        # copies it up into diff/, and Docker's naive diff finds no change in it.
+        d.docker(
+            "run", "--name", rd.EXITED, "--network", "none", rd.APP1,
+            "sh", "-c", "echo hi > /o.txt; : >> /a.bin",
+        )  # fmt: skip
+        df = rd.system_df(d)
+        assert d.api("/info")["Driver"] == "fuse-overlayfs"
+    report = build_report(Location(d.root, "--root", None), Options(jobs=1))
+    assert (report.store, report.driver) == ("fuse-overlayfs", "fuse-overlayfs")
+    ours = {i.id: (i.size, i.shared_size, i.containers) for i in report.images}
+    assert ours == {i["Id"]: (i["Size"], i["SharedSize"], i["Containers"]) for i in df["Images"]}
+    assert report.docker.layers_size == df["LayersSize"]
+    volumes = {v["Name"]: v["UsageData"]["Size"] for v in df["Volumes"]}
+    assert {v.name: v.size for v in report.volumes} == volumes
+    # SizeRw is the naive diff: the unchanged copy-up of /a.bin, in the exited container's
+    # diff/, is not in it (only /o.txt's 3 bytes are), so a walk of diff/ cannot give it.
+    docker_rw = {c["Names"][0].lstrip("/"): c["SizeRw"] for c in df["Containers"]}
+    assert docker_rw[rd.EXITED] == len(b"hi\n")
+    assert [c.rw_size for c in report.containers] == [None, None]
+    by_name = {c.name: c for c in report.containers}
+    assert by_name[rd.EXITED].rw_disk > rd.APP1_FILE  # the copy of /a.bin is on disk all the same
+    t = report.totals
+    parts = [t.images, t.containers, t.logs, t.volumes, t.build_cache, t.orphans, t.metadata, t.other]
+    assert sum(p or 0 for p in parts) == t.root_disk == rd.du_bytes(d.root)
+    assert report.orphans == ()
+    assert report.problems == ()
+    assert t.other == 0
+    for image in report.images:
+        dirs = [d.root / "fuse-overlayfs" / layer.cache_id for layer in image.layers]
+        links = [d.root / "fuse-overlayfs/l" / (p / "link").read_text().strip() for p in dirs]
+        assert image.disk == rd.du_bytes(*dirs, *links)  # each layer's dir and its l/ short link
