@@ -235,6 +235,8 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
         rw_size = m.sizes[f"rw:{cid}"]
     elif view.mount is not None and index.rw_size_walkable:
         rw_size = 0 if _disk(m, Owner("containers", cid)) else None
+    if cid in index.naive_rw_sizes:
+        rw_size = index.naive_rw_sizes[cid]
     if index.figures is not None:
         rw_size = index.figures.rw_sizes.get(cid)
     return ContainerReport(

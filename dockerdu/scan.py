@@ -19,6 +19,7 @@ from .index import IN_FLIGHT, METADATA, Index, Owner, Scans, build_index
 from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
+from .naivediff import naive_diff_size
 from .readers.buildkit import read_build_cache
 from .readers.containers import read_containers
 from .readers.imagedb import read_imagedb, read_references
@@ -169,7 +170,33 @@ def _read_and_join(location: Location, store: Store, now: float) -> Index:
         _settle_unreadable(index, location.root, now)
     index.store = store.store
     _mark_unused(index, store)
+    if store.driver == "fuse-overlayfs":
+        _read_naive_rw_sizes(index, scans, location.root)
     return index
+
+
+def _read_naive_rw_sizes(index: Index, scans: Scans, root: Path) -> None:
+    """SizeRw of each container on fuse-overlayfs: its diff/ compared with its lower layers.
+
+    A container whose writable dir, `lower` file or lower layers cannot be read keeps
+    rw_size null, with a note.
+    """
+    ov = scans.overlay2
+    base = root / index.layer_root
+    for cid, view in index.containers.items():
+        if view.mount is None:
+            continue
+        layer_dir = ov.dirs.get(view.mount.mount_id)
+        if layer_dir is None or not layer_dir.is_dir or layer_dir.lower_error is not None:
+            continue
+        targets = [ov.links[name].target_dir if name in ov.links else None for name in layer_dir.lower]
+        if any(t is None for t in targets):
+            continue
+        lowers = [base / t / "diff" for t in targets if t is not None]
+        try:
+            index.naive_rw_sizes[cid] = naive_diff_size(base / layer_dir.name / "diff", lowers)
+        except OSError as e:
+            index.notes.append(f"rw_size of container {cid[:12]} is unknown: {e}")
 
 
 def _settle_unreadable(index: Index, root: Path, now: float) -> None:
