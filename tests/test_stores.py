@@ -114,15 +114,25 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
         tar = rd.busybox_rootfs_tar(tmp_path / "rootfs")
         d.docker("import", "--change", 'CMD ["sh"]', str(tar), rd.BASE)
         rd.build_image(
-            d, rd.APP1, f"FROM {rd.BASE}\nRUN head -c {rd.APP1_FILE} /dev/zero > /a.bin && echo y > /g.txt\n"
+            d,
+            rd.APP1,
+            f"FROM {rd.BASE}\nRUN head -c {rd.APP1_FILE} /dev/zero > /a.bin && echo y > /g.txt"
+            " && echo m > /m.txt && mkdir /d && echo x > /d/f && echo s > /d/same.txt"
+            f" && touch -d @{rd.FIXED_MTIME} /d/same.txt\n",
         )
         d.docker("volume", "create", rd.NAMED_VOLUME)
         d.docker(
             "run", "-d", "--name", rd.RUNNING, "--network", "none", "--stop-timeout", "1",
             "-v", f"{rd.NAMED_VOLUME}:/named", rd.APP1, "sleep", "3600",
         )  # fmt: skip
+        # A new file and a hard link to it, a whiteout, a change of mode only, an append to an
+        # image file, a symlink, and /d made opaque with one file changed and one recreated as
+        # it was (same mode, size and mtime: no change to the naive diff).
         writes = (
             f"head -c {rd.RUNNING_RW_FILE} /dev/zero > /rw.bin && ln /rw.bin /rw.link && rm /g.txt"
+            " && chmod 600 /m.txt && head -c 1000 /dev/zero >> /a.bin && ln -s /rw.bin /sym"
+            " && rm -rf /d && mkdir /d && echo z > /d/f && echo s > /d/same.txt"
+            f" && touch -d @{rd.FIXED_MTIME} /d/same.txt"
             f" && head -c {rd.NAMED_VOLUME_FILE} /dev/zero > /named/n.bin"
         )
         d.docker("exec", rd.RUNNING, "sh", "-c", writes)
@@ -142,10 +152,11 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
     volumes = {v["Name"]: v["UsageData"]["Size"] for v in df["Volumes"]}
     assert {v.name: v.size for v in report.volumes} == volumes
     # SizeRw is the naive diff: the unchanged copy-up of /a.bin, in the exited container's
-    # diff/, is not in it (only /o.txt's 3 bytes are), so a walk of diff/ cannot give it.
+    # diff/, is not in it (only /o.txt's 3 bytes are), so a walk of diff/ would not give it.
     docker_rw = {c["Names"][0].lstrip("/"): c["SizeRw"] for c in df["Containers"]}
     assert docker_rw[rd.EXITED] == len(b"hi\n")
-    assert [c.rw_size for c in report.containers] == [None, None]
+    assert docker_rw[rd.RUNNING] == rd.RUNNING_RW_FILE + 2 + rd.APP1_FILE + 1000 + len("/rw.bin") + 2
+    assert {c.name: c.rw_size for c in report.containers} == docker_rw
     by_name = {c.name: c for c in report.containers}
     assert by_name[rd.EXITED].rw_disk > rd.APP1_FILE  # the copy of /a.bin is on disk all the same
     t = report.totals
