@@ -147,7 +147,7 @@ class Index:
     """Which image store the daemon uses: a graphdriver name, or `containerd`; "" means `driver`."""
     figures: StoreFigures | None = None
     naive_rw_sizes: dict[ContainerID, int] = field(default_factory=dict)
-    """Container ID -> SizeRw as Docker's naive diff makes it (fuse-overlayfs), where it could be read."""
+    """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
 
     @property
     def layer_root(self) -> str:
@@ -161,8 +161,8 @@ class Index:
         overlay2's DiffSize walks diff/. vfs and fuse-overlayfs use the naive diff
         (archive.ChangesDirs of the mounted layer against its parent, then ChangesSize):
         a file copied up but left unchanged (opened for writing, nothing written) is in
-        diff/ yet not in Docker's figure, so a walk cannot give it. On fuse-overlayfs
-        `naive_rw_sizes` holds that figure, read by comparing diff/ with the lower layers.
+        diff/ yet not in Docker's figure, so a walk cannot give it. `naive_rw_sizes`
+        holds that figure, read by comparing the container's tree with its parent's.
         """
         return self.driver not in NAIVE_DIFF_DRIVERS
 

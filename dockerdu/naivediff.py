@@ -1,4 +1,4 @@
-"""Docker's naive-diff SizeRw of a fuse-overlayfs writable layer, read offline.
+"""Docker's naive-diff SizeRw of a fuse-overlayfs or vfs writable layer, read offline.
 
 Docker wraps its fuse-overlayfs driver in the NaiveDiffDriver: a container's SizeRw
 is `archive.ChangesSize(layer, archive.ChangesDirs(layer, parent))` over the mounted
@@ -12,6 +12,9 @@ the figure, which is why a walk of `diff/` alone cannot give it.
 "Differs" is moby's `statDifferent`: mode, uid, gid, rdev, and for a non-dir old
 entry also the size and the mtime (same seconds, and same nanoseconds unless either
 is 0); or a different `security.capability` xattr.
+
+On vfs the layer dir is the container's whole tree and its parent the init layer's
+whole tree: the same comparison with no whiteouts or opaque dirs (`overlay=False`).
 
 Every dir is opened relative to its parent's descriptor with O_NOFOLLOW, so a
 symlink in any layer is never followed out of the layer.
@@ -85,24 +88,24 @@ def _differs(old: os.stat_result, new: os.stat_result) -> bool:
     return old.st_size != new.st_size or not _same_time(old.st_mtime_ns, new.st_mtime_ns)
 
 
-def _lookup(name: str, lowers: Sequence[int]) -> tuple[int, os.stat_result] | None:
+def _lookup(name: str, lowers: Sequence[int], overlay: bool) -> tuple[int, os.stat_result] | None:
     """The topmost lower entry `name` in the merged lower tree: (its dir fd, its lstat)."""
     for fd in lowers:
-        if _lstat(WHITEOUT_PREFIX + name, fd) is not None:
+        if overlay and _lstat(WHITEOUT_PREFIX + name, fd) is not None:
             return None
         st = _lstat(name, fd)
         if st is None:
             continue
-        return None if _is_whiteout(st) else (fd, st)
+        return None if overlay and _is_whiteout(st) else (fd, st)
     return None
 
 
-def _child_lowers(name: str, lowers: Sequence[int]) -> list[int]:
+def _child_lowers(name: str, lowers: Sequence[int], overlay: bool) -> list[int]:
     """Open the dirs that make up `name` in the merged lower tree, topmost first."""
     opened: list[int] = []
     try:
         for fd in lowers:
-            if _lstat(WHITEOUT_PREFIX + name, fd) is not None:
+            if overlay and _lstat(WHITEOUT_PREFIX + name, fd) is not None:
                 break
             st = _lstat(name, fd)
             if st is None:
@@ -111,7 +114,7 @@ def _child_lowers(name: str, lowers: Sequence[int]) -> list[int]:
                 break  # a file or whiteout here hides the layers below
             child = _open_dir(name, fd)
             opened.append(child)
-            if _is_opaque(child):
+            if overlay and _is_opaque(child):
                 break
     except BaseException:
         for fd in opened:
@@ -128,8 +131,10 @@ def _close_frames(frames: list[tuple[int, list[int], list[str]]], keep: list[int
                 os.close(fd)
 
 
-def naive_diff_size(upper: Path, lowers: Sequence[Path]) -> int:
+def naive_diff_size(upper: Path, lowers: Sequence[Path], *, overlay: bool = True) -> int:
     """Docker's naive-diff size of `upper` (a `diff/`) over `lowers` (their `diff/`, topmost first).
+
+    `overlay=False` reads plain trees (vfs): no name or device is a whiteout there.
 
     Raises OSError when a dir cannot be read: the figure is then unknown.
     """
@@ -148,15 +153,15 @@ def naive_diff_size(upper: Path, lowers: Sequence[Path]) -> int:
             with os.scandir(upper_fd) as it:
                 entries = [e.name for e in it]
             for name in entries:
-                if name.startswith(WHITEOUT_PREFIX):
+                if overlay and name.startswith(WHITEOUT_PREFIX):
                     continue
                 st = _lstat(name, upper_fd)
-                if st is None or _is_whiteout(st):
+                if st is None or (overlay and _is_whiteout(st)):
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     subdirs.append(name)
                     continue
-                found = _lookup(name, lower_fds)
+                found = _lookup(name, lower_fds, overlay)
                 changed = (
                     found is None
                     or _differs(found[1], st)
@@ -185,7 +190,7 @@ def naive_diff_size(upper: Path, lowers: Sequence[Path]) -> int:
             name = subdirs.pop()
             child = _open_dir(name, upper_fd)
             try:
-                child_lowers = _child_lowers(name, lower_fds)
+                child_lowers = _child_lowers(name, lower_fds, overlay)
             except BaseException:
                 os.close(child)
                 raise

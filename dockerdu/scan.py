@@ -15,7 +15,7 @@ from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
-from .index import IN_FLIGHT, METADATA, Index, Owner, Scans, build_index
+from .index import IN_FLIGHT, METADATA, NAIVE_DIFF_DRIVERS, Index, Owner, Scans, build_index
 from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
@@ -23,7 +23,7 @@ from .naivediff import naive_diff_size
 from .readers.buildkit import read_build_cache
 from .readers.containers import read_containers
 from .readers.imagedb import read_imagedb, read_references
-from .readers.layerdb import read_layerdb
+from .readers.layerdb import MountRecord, read_layerdb
 from .readers.overlay2 import read_overlay2
 from .readers.volumes import read_volumes
 from .report import FileSystem, Report
@@ -170,31 +170,43 @@ def _read_and_join(location: Location, store: Store, now: float) -> Index:
         _settle_unreadable(index, location.root, now)
     index.store = store.store
     _mark_unused(index, store)
-    if store.driver == "fuse-overlayfs":
+    if store.driver in NAIVE_DIFF_DRIVERS:
         _read_naive_rw_sizes(index, scans, location.root)
     return index
 
 
+def _naive_diff_dirs(index: Index, scans: Scans, mount: MountRecord) -> tuple[str, list[str]] | None:
+    """The writable tree of a container and its parent's trees (topmost first), root-relative."""
+    ov = scans.overlay2
+    if index.driver == "vfs":  # full trees: the parent is the init layer's tree
+        if mount.init_id is None or mount.mount_id not in ov.dirs or mount.init_id not in ov.dirs:
+            return None
+        return f"{index.layer_root}/{mount.mount_id}", [f"{index.layer_root}/{mount.init_id}"]
+    layer_dir = ov.dirs.get(mount.mount_id)
+    if layer_dir is None or not layer_dir.is_dir or layer_dir.lower_error is not None:
+        return None
+    targets = [ov.links[name].target_dir if name in ov.links else None for name in layer_dir.lower]
+    if any(t is None for t in targets):
+        return None
+    return f"{index.layer_root}/{layer_dir.name}/diff", [f"{index.layer_root}/{t}/diff" for t in targets]
+
+
 def _read_naive_rw_sizes(index: Index, scans: Scans, root: Path) -> None:
-    """SizeRw of each container on fuse-overlayfs: its diff/ compared with its lower layers.
+    """SizeRw of each container on fuse-overlayfs or vfs: its tree compared with its parent's.
 
     A container whose writable dir, `lower` file or lower layers cannot be read keeps
-    rw_size null, with a note.
+    rw_size null (with a note when a dir could not be read).
     """
-    ov = scans.overlay2
-    base = root / index.layer_root
+    overlay = index.driver != "vfs"
     for cid, view in index.containers.items():
-        if view.mount is None:
+        dirs = _naive_diff_dirs(index, scans, view.mount) if view.mount is not None else None
+        if dirs is None:
             continue
-        layer_dir = ov.dirs.get(view.mount.mount_id)
-        if layer_dir is None or not layer_dir.is_dir or layer_dir.lower_error is not None:
-            continue
-        targets = [ov.links[name].target_dir if name in ov.links else None for name in layer_dir.lower]
-        if any(t is None for t in targets):
-            continue
-        lowers = [base / t / "diff" for t in targets if t is not None]
+        upper, lowers = dirs
         try:
-            index.naive_rw_sizes[cid] = naive_diff_size(base / layer_dir.name / "diff", lowers)
+            index.naive_rw_sizes[cid] = naive_diff_size(
+                root / upper, [root / p for p in lowers], overlay=overlay
+            )
         except OSError as e:
             index.notes.append(f"rw_size of container {cid[:12]} is unknown: {e}")
 

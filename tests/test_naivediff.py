@@ -91,3 +91,15 @@ def test_an_unreadable_lower_raises(layers: tuple[Path, Path, Path], tmp_path: P
     upper, mid, _ = layers
     with pytest.raises(OSError):
         naive_diff_size(upper, [mid, tmp_path / "missing"])
+
+
+def test_plain_trees_have_no_whiteouts(layers: tuple[Path, Path, Path]) -> None:
+    """vfs: the container's whole tree against the init layer's; `.wh.` names are files there."""
+    upper, mid, _ = layers
+    _file(mid / "kept", b"k" * 3)
+    _file(upper / "kept", b"k" * 3)
+    _file(mid / "x", b"x")
+    _file(upper / ".wh.x", b"w" * 4)
+    _file(upper / "d/.wh..wh..opq", b"o" * 2)
+    assert naive_diff_size(upper, [mid], overlay=False) == 4 + 2
+    assert naive_diff_size(upper, [mid]) == 0

@@ -87,14 +87,20 @@ def test_vfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
         tar = rd.busybox_rootfs_tar(tmp_path / "rootfs")
         d.docker("import", "--change", 'CMD ["sh"]', str(tar), rd.BASE)
         rd.build_image(d, rd.APP1, f"FROM {rd.BASE}\nRUN head -c {rd.APP1_FILE} /dev/zero > /a.bin\n")
-        d.docker("run", "--name", rd.EXITED, "--network", "none", rd.APP1, "sh", "-c", "echo hi > /o.txt")
+        d.docker(
+            "run", "--name", rd.EXITED, "--network", "none", rd.APP1,
+            "sh", "-c", "echo hi > /o.txt && chmod 600 /a.bin && rm /bin/ls",
+        )  # fmt: skip
         df = rd.system_df(d)
     report = build_report(Location(d.root, "--root", None), Options(jobs=1))
     assert (report.store, report.driver) == ("vfs", "vfs")
     ours = {i.id: (i.size, i.shared_size, i.containers) for i in report.images}
     assert ours == {i["Id"]: (i["Size"], i["SharedSize"], i["Containers"]) for i in df["Images"]}
     assert report.docker.layers_size == df["LayersSize"]
-    assert [c.rw_size for c in report.containers] == [None]  # vfs SizeRw is a naive diff: not claimed
+    # SizeRw is the naive diff of the container's tree against the init layer's: the new
+    # /o.txt and /a.bin, whose mode changed (the deleted /bin/ls counts nothing).
+    assert [c["SizeRw"] for c in df["Containers"]] == [len(b"hi\n") + rd.APP1_FILE]
+    assert [c.rw_size for c in report.containers] == [c["SizeRw"] for c in df["Containers"]]
     assert report.containers[0].rw_disk > 0
     t = report.totals
     parts = [t.images, t.containers, t.logs, t.volumes, t.build_cache, t.orphans, t.metadata, t.other]
