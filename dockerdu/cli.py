@@ -255,24 +255,33 @@ def which(
     query: Annotated[
         str,
         typer.Argument(
-            help="An image, chain, diff, cache, mount or container ID (or prefix), a short link, or a path."
+            metavar="NAME|ID|PATH",
+            help="A container name, a tag, a volume name; an image, layer, container, mount or "
+            "build-cache ID or any prefix of one; a short link; or a path under the root.",
+            show_default=False,
         ),
     ],
     root: RootOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Who owns an overlay2 dir, a short link, an ID or a path under the root."""
+    """Who owns a name, an ID, a short link or a path under the root."""
 
     def work() -> ExitCode:
         from .scan import Options, index_root
         from .which import which as which_query
 
+        if not query.strip():
+            raise UsageError("which: an empty query names nothing; give a name, an ID or a path")
         location = _located(root)
-        answers = which_query(index_root(location, Options(), time.time()), location.root, query)
+        try:
+            cwd: Path | None = Path.cwd()
+        except OSError:  # the current directory was removed
+            cwd = None
+        answers = which_query(index_root(location, Options(), time.time()), location.root, query, cwd)
         if not answers:
             _fail(f"nothing under {location.root} matches {query!r}", ExitCode.THRESHOLD_EXCEEDED)
         for line in answers:
-            typer.echo(line)
+            typer.echo(display(line))
         return ExitCode.OK
 
     _run(debug, work)
