@@ -220,9 +220,9 @@ def run_audit(s: Settings, options: Options | None = None) -> AuditResult:
     `options` say how to scan (jobs, cache); the audit's own progress callback (the
     timeout's clock) replaces theirs, and image layers are always walked.
     """
+    location = locate(s.root)
+    check_root(location.root)  # an unreadable root is exit 3 even where the history is not writable
     with history.locked(s.history):
-        location = locate(s.root)
-        check_root(location.root)
         with deadline(s.timeout, location.root) as progress:
             scan = dataclasses.replace(options or Options(), progress=progress, quick=False)
             report = build_report(location, scan)

@@ -14,8 +14,11 @@ from .errors import RootError as RootError
 
 DEFAULT_ROOT = Path("/var/lib/docker")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
-# Entries of which at least one exists in every data root Docker has started on.
-ROOT_MARKERS = ("image", "containers", "volumes", "overlay2", "engine-id", "buildkit", "containerd")
+# Entries of which at least one exists in every data root Docker has started on, and
+# which only Docker makes: `buildkit/` or `containerd/` alone (e.g. /etc/containerd) are not.
+ROOT_MARKERS = (
+    "engine-id", "image", "containers", "volumes", "overlay2", "vfs", "fuse-overlayfs", "containerd/daemon"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -143,12 +146,12 @@ def check_root(root: Path) -> None:
         ) from None
     except OSError as e:
         raise RootError(f"{root} cannot be read: {e.strerror}.") from None
-    if not names & set(ROOT_MARKERS):
+    markers = [m for m in ROOT_MARKERS if m.split("/")[0] in names and os.path.lexists(root / m)]
+    if not markers:
+        listed = ", ".join(m if m == "engine-id" else m + "/" for m in ROOT_MARKERS)
         raise RootError(
-            f"{root} is not a Docker data root (none of image/, containers/, volumes/, "
-            "overlay2/ is there); pass --root with the right path."
+            f"{root} is not a Docker data root (none of {listed} is there); pass --root with the right path."
         )
-    markers = sorted(names & set(ROOT_MARKERS))
     if not any(_listable(root / name) for name in markers):
         raise RootError(
             f"{root}: none of {', '.join(markers)} can be read by this user; "

@@ -153,4 +153,5 @@ def test_image_refuses_formats_it_has_not(builder: RootBuilder) -> None:
     root = _root(builder)
     result = runner.invoke(app, ["image", "base:1", "--root", str(root), "-f", "csv"])
     assert result.exit_code == ExitCode.USAGE
-    assert "no csv form" in result.stderr and result.stdout == ""
+    assert result.stderr == "dockerdu: --format: 'csv' is not one of 'table', 'json'\n"
+    assert result.stdout == ""

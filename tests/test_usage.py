@@ -1,0 +1,151 @@
+"""Usage errors, help and exit codes as the README documents them: one plain line, never colour."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dockerdu.cli import ExitCode, app
+from tests.rootbuilder import RootBuilder
+
+runner = CliRunner()
+BASE = {"bin/busybox": b"x" * 1000}
+MARKERS = "engine-id, image/, containers/, volumes/, overlay2/, vfs/, fuse-overlayfs/, containerd/daemon/"
+
+
+def _root(builder: RootBuilder) -> Path:
+    image = builder.add_image([BASE], ["base:1"])
+    builder.add_container(image, builder.image_chain([BASE])[-1], "web")
+    builder.layer_dir({"left": b"l" * 5000}, [])
+    return builder.root
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["audit", "--max-orphans", "5X"],
+            "--max-orphans: '5X' is not a size (e.g. 10G, 500MiB, 1.5GB, 4096)",
+        ),
+        (["report", "-f", "xml"], "--format: 'xml' is not one of 'table', 'json', 'prometheus', 'csv'"),
+        (["report", "--jobs", "x"], "--jobs: 'x' is not a valid int range"),
+        (
+            ["audit", "--max-fs-used-percent", "200"],
+            "--max-fs-used-percent: 200.0 is not in the range 0<=x<=100",
+        ),
+        (["image", "x", "-f", "csv"], "--format: 'csv' is not one of 'table', 'json'"),
+        (["which"], "Missing argument 'NAME|ID|PATH'; see 'root which --help'"),
+        (["report", "--zzz"], "No such option: --zzz; see 'root report --help'"),
+        (["nope"], "No such command 'nope'; see 'root --help'"),
+    ],
+)
+def test_usage_errors_are_one_plain_line(args: list[str], line: str) -> None:
+    result = runner.invoke(app, args, color=True)
+    assert (result.exit_code, result.stdout) == (ExitCode.USAGE, "")
+    assert result.stderr == f"dockerdu: {line}\n"
+
+
+@pytest.mark.parametrize("command", [[], ["report"], ["orphans"], ["which"], ["image"], ["audit"]])
+def test_dash_h_is_help_and_help_is_plain(command: list[str]) -> None:
+    long = runner.invoke(app, [*command, "--help"], color=True)
+    short = runner.invoke(app, [*command, "-h"], color=True)
+    assert long.exit_code == short.exit_code == 0
+    assert short.stdout == long.stdout and "Usage: " in long.stdout
+    assert "\x1b" not in long.stdout and "╭" not in long.stdout
+
+
+def test_help_names_arguments_and_formats_plainly() -> None:
+    image = runner.invoke(app, ["image", "--help"]).stdout
+    assert image.splitlines()[0] == "Usage: root image [OPTIONS] REF..."
+    assert "-f, --format <table|json>" in image
+    which = runner.invoke(app, ["which", "--help"]).stdout
+    assert which.splitlines()[0] == "Usage: root which [OPTIONS] NAME|ID|PATH"
+    assert "{" not in which
+
+
+def test_no_command_prints_the_help(tmp_path: Path) -> None:
+    result = runner.invoke(app, [])
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.startswith("Usage: root [OPTIONS] COMMAND [ARGS]...")
+
+
+def test_a_dir_that_is_not_a_docker_root(tmp_path: Path) -> None:
+    (tmp_path / "containerd").mkdir()  # as /etc has
+    (tmp_path / "buildkit").mkdir()
+    result = runner.invoke(app, ["report", "--root", str(tmp_path)])
+    assert result.exit_code == ExitCode.ROOT_UNREADABLE
+    assert result.stderr == (
+        f"dockerdu: {tmp_path} is not a Docker data root (none of {MARKERS} is there); "
+        "pass --root with the right path.\n"
+    )
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A temp dir any user can enter (pytest's own are root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="dockerdu-ux-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def _as_nobody(args: list[str]) -> tuple[int, str, str]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop to nobody with everything already imported, then run the CLI
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            result = runner.invoke(app, args)
+            os.write(write_end, json.dumps([result.exit_code, result.stdout, result.stderr]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as f:
+        code, out, err = json.load(f)
+    return code, out, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"), reason="needs root to drop to nobody")
+def test_a_root_docker_made_0710_as_a_user(shared_tmp: Path) -> None:
+    builder = RootBuilder(shared_tmp / "docker")
+    root = _root(builder)
+    root.chmod(0o710)  # as dockerd makes /var/lib/docker: others may not even enter it
+    for command in (["report"], ["orphans"], ["which", "web"], ["image", "base:1"], ["audit", "--history",
+                    str(shared_tmp / "h")]):  # fmt: skip
+        code, out, err = _as_nobody([*command, "--root", str(root)])
+        assert (code, out) == (ExitCode.ROOT_UNREADABLE, ""), command
+        assert (
+            err == f"dockerdu: {root} cannot be read by this user; run dockerdu as root (e.g. with sudo).\n"
+        )
+
+
+def test_orphans_prints_orphans_and_problems_only(builder: RootBuilder, tmp_path: Path) -> None:
+    root = _root(builder)
+    doc = json.loads(runner.invoke(app, ["orphans", "--root", str(root), "-f", "json"]).stdout)
+    assert list(doc) == ["schema", "tool", "root", "root_source", "store", "driver", "generated_at",
+                         "version", "orphans", "problems", "incomplete", "notes"]  # fmt: skip
+    assert doc["schema"] == "dockerdu.orphans/1"
+    assert [o["kind"] for o in doc["orphans"]] == ["layer_dir_unreferenced"]
+    rows = list(
+        csv.DictReader(io.StringIO(runner.invoke(app, ["orphans", "--root", str(root), "-f", "csv"]).stdout))
+    )
+    assert [r["kind"] for r in rows] == ["orphan"]
+    prom = runner.invoke(app, ["orphans", "--root", str(root), "-f", "prometheus"]).stdout
+    families = [line.split()[2] for line in prom.splitlines() if line.startswith("# TYPE")]
+    assert families == ["dockerdu_info", "dockerdu_report_timestamp_seconds", "dockerdu_daemon_running",
+                        "dockerdu_orphans", "dockerdu_orphans_disk_bytes"]  # fmt: skip (no problems)
+    out = tmp_path / "orphans.json"
+    written = runner.invoke(app, ["orphans", "--root", str(root), "-f", "json", "-o", str(out)])
+    assert (written.exit_code, written.stdout) == (0, "")
+    assert json.loads(out.read_text())["orphans"] == doc["orphans"]
