@@ -27,6 +27,26 @@ from .report import (
 ACTIVE_STATES = ("running", "paused", "restarting")
 
 
+RECLAIMABLE = ("images", "containers", "volumes", "build_cache", "orphans")
+
+
+def _below_unreadable(index: Index, m: Measurement) -> set[Owner]:
+    """Owners with a path under a dir the walk could not read: it never reached them, so their
+    figures (and their category's) are partial, though no tally of theirs saw the error."""
+    bad = {p.path for p in m.problems if p.kind == "path_unreadable"}
+    if not bad:
+        return set()
+    owned = [(rel, mark.owner) for rel, mark in index.marks.items() if mark.owner is not None]
+    # The layer dirs Docker's records name, whether or not the walk could list them.
+    owned += [(f"{index.layer_root}/{name}", owner) for name, owner in index.dir_owner.items()]
+    out: set[Owner] = set()
+    for rel, owner in owned:
+        parts = rel.split("/")
+        if any("/".join(parts[:i]) in bad for i in range(1, len(parts) + 1)):
+            out.add(owner)
+    return out
+
+
 def _disk(m: Measurement, owner: Owner) -> int:
     t = m.tallies.get(owner)
     return t.disk if t is not None else 0
@@ -192,8 +212,12 @@ def account(
         key=lambda p: (p.kind, p.path),
     )
     unknown_sizes = {c for c, layer in index.layers.items() if layer.size is None}
+    unwalked = _below_unreadable(index, m)
+    partial = {o for o, t in m.tallies.items() if t.incomplete} | unwalked
     incomplete = sorted(
-        {f"{o.category}:{o.key}" if o.key else o.category for o, t in m.tallies.items() if t.incomplete}
+        {f"{o.category}:{o.key}" if o.key else o.category for o in partial}
+        | {o.category for o in unwalked if o.category != "other"}
+        | {f"reclaimable.{o.category}" for o in unwalked if o.category in RECLAIMABLE}
         | {"images.size" for v in listed for c in v.chain if c in unknown_sizes}
         | ({"docker.layers_size", "reclaimable.images"} if unknown_sizes & set(listed_refs) else set())
         | index.incomplete

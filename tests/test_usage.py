@@ -143,8 +143,13 @@ def test_orphans_prints_orphans_and_problems_only(builder: RootBuilder, tmp_path
     assert [r["kind"] for r in rows] == ["orphan"]
     prom = runner.invoke(app, ["orphans", "--root", str(root), "-f", "prometheus"]).stdout
     families = [line.split()[2] for line in prom.splitlines() if line.startswith("# TYPE")]
-    assert families == ["dockerdu_info", "dockerdu_report_timestamp_seconds", "dockerdu_daemon_running",
-                        "dockerdu_orphans", "dockerdu_orphans_disk_bytes"]  # fmt: skip (no problems)
+    assert families == [
+        "dockerdu_info",
+        "dockerdu_report_timestamp_seconds",
+        "dockerdu_daemon_running",
+        "dockerdu_orphans",
+        "dockerdu_orphans_disk_bytes",
+    ]  # fmt: skip (no problems)
     out = tmp_path / "orphans.json"
     written = runner.invoke(app, ["orphans", "--root", str(root), "-f", "json", "-o", str(out)])
     assert (written.exit_code, written.stdout) == (0, "")
