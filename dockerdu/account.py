@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from .ids import ChainID, ContainerID
 from .index import ImageView, Index, Owner
 from .measure import Measurement
+from .refs import shown_image
 from .report import (
     BuildCacheItem,
     BuildCacheReport,
@@ -267,7 +268,7 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
         id=cid,
         name=r.name,
         image_id=r.image_id,
-        image=r.image_ref,
+        image=shown_image(index, r.image_ref, r.image_id),
         state=r.state,
         rw_size=rw_size,
         rw_disk=_disk(m, Owner("containers", cid)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import sys
 import time
 import traceback
@@ -23,6 +24,7 @@ from .text import display
 if TYPE_CHECKING:
     from .growth import Growth
     from .locate import Location
+    from .render.table import Layout
     from .report import Report
     from .scan import Options
 
@@ -162,6 +164,13 @@ OutputOption = Annotated[
         help="Write to FILE atomically (temp file + rename) instead of stdout.",
     ),
 ]
+NoTruncOption = Annotated[
+    bool, typer.Option("--no-trunc", help="Table: full IDs, names and paths, lines as wide as they need.")
+]
+BinaryOption = Annotated[
+    bool, typer.Option("--binary", help="Table: sizes in binary units (77.0 MiB), not Docker's (80.7MB).")
+]
+BytesOption = Annotated[bool, typer.Option("--bytes", help="Table: sizes as raw byte counts.")]
 HistoryOption = Annotated[
     Path | None,
     typer.Option(
@@ -251,6 +260,24 @@ def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, qui
     )
 
 
+def _layout(no_trunc: bool, binary: bool, raw_bytes: bool, quick: bool, output: Path | None) -> Layout:
+    """The table's width: none with --no-trunc, else $COLUMNS, else the terminal's, else 80."""
+    from .render.table import Layout
+
+    if binary and raw_bytes:
+        raise UsageError("--binary and --bytes: choose one")
+    width: int | None = None
+    if not no_trunc:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            width = int(columns)
+        elif output is None and sys.stdout.isatty():
+            width = os.get_terminal_size(sys.stdout.fileno()).columns or 80
+        else:
+            width = 80
+    return Layout(width, "binary" if binary else "bytes" if raw_bytes else "docker", quick)
+
+
 def _emit(
     report: Report,
     fmt: OutputFormat,
@@ -258,10 +285,11 @@ def _emit(
     output: Path | None = None,
     *,
     orphans_only: bool = False,
+    layout: Layout | None = None,
 ) -> None:
     from .output import render, write_output
 
-    write_output(render(report, fmt.value, growth, orphans_only=orphans_only), output)
+    write_output(render(report, fmt.value, growth, orphans_only=orphans_only, layout=layout), output)
 
 
 @app.command()
@@ -278,6 +306,9 @@ def report(
     ] = False,
     history: HistoryOption = None,
     output: OutputOption = None,
+    no_trunc: NoTruncOption = False,
+    binary: BinaryOption = False,
+    raw_bytes: BytesOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Account for every byte under the root: images, containers, logs, volumes, build cache, orphans."""
@@ -287,6 +318,7 @@ def report(
 
         if since and fmt is OutputFormat.csv:
             raise UsageError("--since has no CSV form (one row per object); use table, json or prometheus")
+        layout = _layout(no_trunc, binary, raw_bytes, quick, output)
         options = _options(quick, cache_dir, no_cache, jobs, quiet)
         report = build_report(_located(root), options)
         growth = None
@@ -296,7 +328,7 @@ def report(
             growth = growth_since(history, report)
         if since and growth is None:
             typer.echo(f"dockerdu: no previous audit of {report.root} in the history", err=True)
-        _emit(report, fmt, growth, output)
+        _emit(report, fmt, growth, output, layout=layout)
         return ExitCode.OK
 
     _run(debug, work)
@@ -311,6 +343,9 @@ def orphans(
     jobs: JobsOption = 0,
     quiet: QuietOption = False,
     output: OutputOption = None,
+    no_trunc: NoTruncOption = False,
+    binary: BinaryOption = False,
+    raw_bytes: BytesOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Only the orphans (reclaimable leftovers) and problems (inconsistencies), in every format."""
@@ -318,8 +353,9 @@ def orphans(
     def work() -> ExitCode:
         from .scan import build_report
 
+        layout = _layout(no_trunc, binary, raw_bytes, False, output)
         options = _options(False, cache_dir, no_cache, jobs, quiet)
-        _emit(build_report(_located(root), options), fmt, output=output, orphans_only=True)
+        _emit(build_report(_located(root), options), fmt, output=output, orphans_only=True, layout=layout)
         return ExitCode.OK
 
     _run(debug, work)

@@ -14,16 +14,25 @@ from .errors import HistoryError, UsageError
 
 if TYPE_CHECKING:
     from .growth import Growth
+    from .render.table import Layout
     from .report import Report
 
 
-def render(report: Report, fmt: str, growth: Growth | None = None, *, orphans_only: bool = False) -> str:
+def render(
+    report: Report,
+    fmt: str,
+    growth: Growth | None = None,
+    *,
+    orphans_only: bool = False,
+    layout: Layout | None = None,
+) -> str:
     """`report` in format `fmt` (table, json, prometheus, csv), with `growth` where one is given.
 
     Table: the whole report, or only its orphans and problems; then a growth section.
     JSON: a `growth` object; Prometheus: the `dockerdu_growth_*` gauges; CSV (one row
     per object) has no place for growth. `orphans_only` keeps, in every format, the
-    orphans and problems and what says where they come from.
+    orphans and problems and what says where they come from. `layout`: the table's
+    width and units.
     """
     if fmt == "json":
         import json
@@ -52,7 +61,7 @@ def render(report: Report, fmt: str, growth: Growth | None = None, *, orphans_on
         return render_csv(report, CSV_KINDS if orphans_only else None)
     from .render.table import render_orphans_table, render_table
 
-    text = render_orphans_table(report) if orphans_only else render_table(report)
+    text = render_orphans_table(report, layout) if orphans_only else render_table(report, layout)
     if growth is None:
         return text
     from .growth import render_growth_table

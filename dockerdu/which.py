@@ -16,22 +16,11 @@ from pathlib import Path
 from .ids import ChainID
 from .index import METADATA, Index, Owner
 from .readers.containerd import CONTENT, CTRD
+from .refs import familiar
 
 BLOBS = f"{CTRD}/{CONTENT}/blobs/sha256/"
 HEX = re.compile(r"[0-9a-f]+")
 ID_IN_TEXT = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
-TAG_PREFIXES = ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/")
-
-
-def _familiar(ref: str) -> str:
-    """A reference as repositories.json spells it: Docker Hub's prefixes dropped, `:latest` added."""
-    for prefix in TAG_PREFIXES:
-        if ref.startswith(prefix):
-            ref = ref[len(prefix) :]
-            break
-    if "@" in ref:
-        return ref
-    return ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
 
 
 def images_using(index: Index, chain_id: str) -> str:
@@ -153,7 +142,7 @@ def _by_name(index: Index, query: str) -> list[str]:
     for cid, view in index.containers.items():
         if view.record.name == name:
             out.append(_container_line(index, cid))
-    ref = _familiar(query)
+    ref = familiar(query)
     for image_id, iview in index.images.items():
         if ref in iview.tags or ref in iview.digests:
             out.append(_image_line(index, image_id))

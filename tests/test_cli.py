@@ -145,7 +145,7 @@ def test_lone_surrogate_in_a_container_name(builder: RootBuilder) -> None:
     result = runner.invoke(app, ["report", "--root", str(root), "-f", "json"], catch_exceptions=False)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["containers"][0]["name"].startswith("\\ud800web")
-    table = runner.invoke(app, ["report", "--root", str(root)], catch_exceptions=False)
+    table = runner.invoke(app, ["report", "--root", str(root), "--no-trunc"], catch_exceptions=False)
     assert table.exit_code == 0 and "\\ud800web" in table.stdout
 
 
