@@ -414,7 +414,11 @@ def image(
     offenders: Annotated[
         int, typer.Option("--offenders", min=0, help="List the N largest hidden (wasted) paths.")
     ] = DEFAULT_OFFENDERS,
-    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Full instructions and image IDs.")] = False,
+    no_trunc: Annotated[
+        bool, typer.Option("--no-trunc", help="Full instructions, IDs and names, lines as wide as they need.")
+    ] = False,
+    binary: BinaryOption = False,
+    raw_bytes: BytesOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Why an image is big: its layers, the instruction behind each, shared and wasted bytes."""
@@ -435,7 +439,9 @@ def image(
         except RefError as e:
             _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
         sys.stdout.write(
-            render_image_json(doc) if fmt is ImageFormat.json else render_image_table(doc, no_trunc)
+            render_image_json(doc)
+            if fmt is ImageFormat.json
+            else render_image_table(doc, layout=_layout(no_trunc, binary, raw_bytes, False, None))
         )
         return ExitCode.OK
 

@@ -80,7 +80,8 @@ class Column:
     """The narrowest it shrinks to (or its header's width, if wider)."""
 
 
-def _table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int | None) -> list[str]:
+def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int | None) -> list[str]:
+    """Rows under their headers, two spaces apart, the shrinkable columns cut to fit `width`."""
     cells = [[display(c) for c in row] for row in rows]
     widths = [max([len(col.header)] + [len(r[i]) for r in cells]) for i, col in enumerate(columns)]
     if width is not None:
@@ -210,7 +211,7 @@ def render_images(report: Report, layout: Layout | None = None) -> list[str]:
     title = f"Images ({len(rows)})" + ("*" if _flagged(report, "images") else "")
     if layout.quick:
         title += f"; DISK {NOT_MEASURED}"
-    return _section(title, _table(columns, rows, layout.width) if rows else [])
+    return _section(title, table(columns, rows, layout.width) if rows else [])
 
 
 def container_image(c: ContainerReport, full: bool = False) -> str:
@@ -246,7 +247,7 @@ def render_containers(report: Report, layout: Layout | None = None) -> list[str]
         Column("LOGS", True),
     ]
     title = f"Containers ({len(rows)})" + ("*" if _flagged(report, "containers") else "")
-    return _section(title, _table(columns, rows, layout.width) if rows else [])
+    return _section(title, table(columns, rows, layout.width) if rows else [])
 
 
 def render_volumes(report: Report, layout: Layout | None = None) -> list[str]:
@@ -268,7 +269,7 @@ def render_volumes(report: Report, layout: Layout | None = None) -> list[str]:
         Column("CONTAINERS", shrink=end, least=10),
     ]
     title = f"Volumes ({len(rows)})" + ("*" if _flagged(report, "volumes") else "")
-    return _section(title, _table(columns, rows, layout.width) if rows else [])
+    return _section(title, table(columns, rows, layout.width) if rows else [])
 
 
 def render_build_cache(report: Report, layout: Layout | None = None) -> list[str]:
@@ -297,11 +298,11 @@ def render_orphans(report: Report, layout: Layout | None = None) -> list[str]:
     total = sum(o.disk for o in report.orphans)
     lines += _section(
         f"Orphans ({len(rows)}, {layout.size(total)})" + ("*" if _flagged(report, "orphans") else ""),
-        _table(columns, rows, layout.width) if rows else [],
+        table(columns, rows, layout.width) if rows else [],
     )
     prow = [[p.kind, _ids(p.path, layout), _ids(p.reason, layout)] for p in report.problems]
     pcols = [Column("KIND"), Column("PATH", shrink=start, least=20), Column("REASON", shrink=end, least=16)]
-    lines += _section(f"Problems ({len(prow)})", _table(pcols, prow, layout.width) if prow else [])
+    lines += _section(f"Problems ({len(prow)})", table(pcols, prow, layout.width) if prow else [])
     return lines
 
 
@@ -331,7 +332,7 @@ def render_totals(report: Report, layout: Layout | None = None) -> list[str]:
     rows += [[f"  {o.name}", layout.size(o.disk)] for o in report.other]
     rows.append(["total (du -sx)", layout.measured(t.root_disk)])
     columns = [Column("CATEGORY", shrink=middle, least=16), Column("DISK", True)]
-    lines = _section("Disk by category", _table(columns, rows, layout.width))
+    lines = _section("Disk by category", table(columns, rows, layout.width))
     rrows = [
         [
             k.replace("_", " "),
@@ -341,7 +342,7 @@ def render_totals(report: Report, layout: Layout | None = None) -> list[str]:
         for k, r in report.reclaimable.items()
     ]
     rcols = [Column("WHAT"), Column("DOCKER SIZE", True), Column("DISK", True)]
-    lines += _section("Reclaimable", _table(rcols, rrows, layout.width))
+    lines += _section("Reclaimable", table(rcols, rrows, layout.width))
     if report.incomplete:
         lines += _incomplete(report, layout)
     for note in report.notes:
