@@ -141,6 +141,7 @@ def account(
     daemon_pid: int | None,
     engine_id: bool,
     filesystem: FileSystem | None,
+    engine: str | None = None,
 ) -> Report:
     """Join Docker's records with the walk's figures into a Report."""
     all_images = engine_id
@@ -233,7 +234,7 @@ def account(
         docker=DockerInfo(
             daemon_running=daemon_pid is not None,
             daemon_pid=daemon_pid,
-            engine_id=engine_id,
+            engine_id=engine,
             shared_size_rule=index.shared_rule,
             layers_size=layers_size,
         ),

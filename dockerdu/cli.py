@@ -327,7 +327,14 @@ def report(
 
             growth = growth_since(history, report)
         if since and growth is None:
-            typer.echo(f"dockerdu: no previous audit of {report.root} in the history", err=True)
+            from .history import default_path
+
+            where = display(str(history or default_path()))
+            typer.echo(
+                f"dockerdu: no previous audit of {display(report.root)} in {where}"
+                "; `dockerdu audit` records one (run it from cron or a timer)",
+                err=True,
+            )
         _emit(report, fmt, growth, output, layout=layout)
         return ExitCode.OK
 

@@ -112,7 +112,8 @@ def locate(root: Path | None) -> Location:
         location = Location(root, "--root", None)
     elif daemons:
         first = daemons[0]
-        many = f" (one of {len(daemons)} running)" if len(daemons) > 1 else ""
+        others = ", ".join(f"pid {d.pid} on {d.root}" for d in daemons[1:])
+        many = f"; another dockerd runs too: {others}; pass --root to choose" if others else ""
         location = Location(first.root, f"running dockerd, pid {first.pid}{many}", None)
     elif (configured := config_data_root()) is not None:
         location = Location(configured, str(DAEMON_JSON), None)

@@ -96,6 +96,11 @@ def write_output(text: str, output: Path | None) -> None:
         return
     from .history import replace_file
 
+    if not output.parent.is_dir():
+        # A typo in the path should not make a tree of dirs: the file is made, never its dir.
+        raise UsageError(
+            f"--output: {output.parent} is not a directory (dockerdu makes the file, not its dir)"
+        )
     try:
         replace_file(output, text.encode("utf-8"))
     except HistoryError as e:

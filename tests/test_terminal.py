@@ -97,12 +97,17 @@ def test_report_orphans_and_image_fit_the_terminal(terminal: Terminal, root: Pat
         assert "\x1b" not in text
 
 
-def test_the_progress_line_leaves_nothing_behind(terminal: Terminal, root: Path) -> None:
-    """The progress line is on the terminal's stderr and cleared: only the report is left."""
-    code, text = terminal.run(_dockerdu("report", "--no-cache", "--root", str(root)))
+@pytest.mark.parametrize("width", [30, 80])
+def test_the_progress_line_leaves_nothing_behind(width: int, root: Path, tmp_path: Path) -> None:
+    """The progress line is on the terminal's stderr, one row even when narrow, then cleared."""
+    terminal = Terminal(tmp_path, width)
+    try:
+        code, text = terminal.run(_dockerdu("report", "--no-cache", "--root", str(root)))
+    finally:
+        terminal.close()
     assert code == 0
     assert "files" not in text.split("Docker root", 1)[0] and "walked" not in text
-    assert text.lstrip("\n").startswith("Docker root  ")
+    assert text.lstrip("\n").startswith("Docker root")
 
 
 def test_not_a_terminal_gets_80_columns_and_no_escape_codes(

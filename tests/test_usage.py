@@ -154,3 +154,63 @@ def test_orphans_prints_orphans_and_problems_only(builder: RootBuilder, tmp_path
     written = runner.invoke(app, ["orphans", "--root", str(root), "-f", "json", "-o", str(out)])
     assert (written.exit_code, written.stdout) == (0, "")
     assert json.loads(out.read_text())["orphans"] == doc["orphans"]
+
+
+def test_output_into_a_missing_dir_is_refused(builder: RootBuilder, tmp_path: Path) -> None:
+    root = _root(builder)
+    target = tmp_path / "no" / "such" / "report.json"
+    for command in (["report"], ["orphans"]):
+        result = runner.invoke(app, [*command, "--root", str(root), "-f", "json", "-o", str(target)])
+        assert (result.exit_code, result.stdout) == (ExitCode.USAGE, "")
+        assert result.stderr == (
+            f"dockerdu: --output: {target.parent} is not a directory (dockerdu makes the file, not its dir)\n"
+        )
+    assert not (tmp_path / "no").exists()
+
+
+def test_since_with_no_history_names_it_and_the_audit(builder: RootBuilder, tmp_path: Path) -> None:
+    root = _root(builder)
+    history = tmp_path / "history.jsonl"
+    result = runner.invoke(app, ["report", "--root", str(root), "--since", "--history", str(history)])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"dockerdu: no previous audit of {root} in {history}; `dockerdu audit` records one "
+        "(run it from cron or a timer)\n"
+    )
+    runner.invoke(app, ["audit", "--root", str(root), "--history", str(history)], catch_exceptions=False)
+    grown = runner.invoke(app, ["report", "--root", str(root), "--since", "--history", str(history)])
+    assert "Growth since the previous audit" in grown.stdout
+    assert "image content" not in grown.stdout  # a graphdriver root has none
+
+
+def test_engine_id_is_the_id_or_null(tmp_path: Path) -> None:
+    for engine_id, expected in ((True, "f1c2e8d4-test"), (False, None)):
+        b = RootBuilder(tmp_path / str(engine_id), engine_id=engine_id)
+        doc = json.loads(runner.invoke(app, ["report", "--root", str(b.root), "-f", "json"]).stdout)
+        assert doc["docker"]["engine_id"] == expected
+
+
+def test_a_breach_names_the_config_file_its_limit_came_from(builder: RootBuilder, tmp_path: Path) -> None:
+    root = _root(builder)
+    config = tmp_path / "dockerdu.toml"
+    config.write_text('[audit]\nmax-orphans = "1"\n')
+    args = ["audit", "--root", str(root), "--history", str(tmp_path / "h.jsonl"), "--config", str(config)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == ExitCode.THRESHOLD_EXCEEDED
+    [line] = result.stdout.splitlines()
+    assert line.startswith("breach: orphans (1): ") and line.endswith(f" (limit max-orphans from {config})")
+    given = runner.invoke(app, [*args, "--max-orphans", "1"])
+    assert "from" not in given.stdout.splitlines()[0].split("over")[1]
+
+
+def test_two_dockerds_are_both_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dockerdu import locate
+
+    daemons = [locate.Daemon(100, tmp_path / "a"), locate.Daemon(200, tmp_path / "b")]
+    monkeypatch.setattr(locate, "running_daemons", lambda: daemons)
+    found = locate.locate(None)
+    other = tmp_path / "b"
+    assert (
+        found.source
+        == f"running dockerd, pid 100; another dockerd runs too: pid 200 on {other}; pass --root to choose"
+    )
