@@ -369,6 +369,31 @@ def _is_opaque(path: str) -> bool | None:
     return None if unknown else False
 
 
+CHAIN_SHARE = 0.9
+"""A dir whose one child holds this share of its size is only the way to that child (`--top`)."""
+
+
+def _candidates(top_n: int) -> int:
+    """Entries kept per layer for `--top N`: more than N, so chains of parents can be skipped."""
+    return 4 * top_n + 16 if top_n > 0 else 0
+
+
+def _past_chains(items: list[tuple[Any, ...]], n: int) -> list[tuple[Any, ...]]:
+    """The N largest (size, disk, path, kind) entries, leaving out each dir that is only the
+    chain of parents of a larger entry: one of its children holds nearly all of it
+    (`/srv/` of `/srv/node_modules/`); the deepest such dir stays."""
+    out = []
+    for size, disk, path, kind in items:
+        prefix = path + "/"
+        depth = prefix.count("/")
+        if kind == "dir" and any(
+            p.startswith(prefix) and p.count("/") == depth and s >= CHAIN_SHARE * size for s, _, p, _ in items
+        ):
+            continue
+        out.append((size, disk, path, kind))
+    return out[:n]
+
+
 class _Heap:
     """The N largest items seen, in bounded memory."""
 
@@ -468,7 +493,7 @@ class _Walk:
             if st is None or (dev is not None and st.st_dev != dev):
                 self.layers.append(None)
                 continue
-            self.layers.append(_Layer(dev=st.st_dev, top=_Heap(top_n)))
+            self.layers.append(_Layer(dev=st.st_dev, top=_Heap(_candidates(top_n))))
         self.offenders = _Heap(offenders_n)
         self.problems: list[Problem] = []
         self.waste_size = 0
@@ -801,7 +826,10 @@ def walk_layers(
         _walk_rest(place.dir, acc, skip, walk.problems)
         for link in place.links:
             acc.disk += _link_blocks(link, acc, walk.problems)
-        tops = tuple(TopPath(path or "/", kind, size, disk) for size, disk, path, kind in acc.top.largest())
+        tops = tuple(
+            TopPath(path or "/", kind, size, disk)
+            for size, disk, path, kind in _past_chains(acc.top.largest(), top)
+        )
         out.append(LayerWalk(acc.size, acc.files, acc.disk, tops, acc.complete))
     stored = sum(w.size for w in out if w is not None)
     waste = WasteWalk(

@@ -517,6 +517,8 @@ def _mark_leftovers(index: Index, scans: Scans, now: float, daemon_running: bool
 def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
     """Every dir under overlay2/: its owner, or an orphan once every reference was read."""
     complete = scans.layerdb.complete and scans.buildkit.complete and scans.overlay2.readable
+    if not scans.overlay2.readable:
+        index.incomplete.add("orphans")  # its leftover dirs cannot be listed, so neither counted
     for name, layer_dir in scans.overlay2.dirs.items():
         owner = index.dir_owner.get(name)
         if owner is None:

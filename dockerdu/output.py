@@ -99,7 +99,7 @@ def write_output(text: str, output: Path | None) -> None:
     if not output.parent.is_dir():
         # A typo in the path should not make a tree of dirs: the file is made, never its dir.
         raise UsageError(
-            f"--output: {output.parent} is not a directory (dockerdu makes the file, not its dir)"
+            f"--output: cannot write {output}: {output.parent} is not a directory (dockerdu makes no dirs)"
         )
     try:
         replace_file(output, text.encode("utf-8"))

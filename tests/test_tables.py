@@ -184,3 +184,19 @@ def test_a_moved_tag_shows_the_image_id_in_every_format(builder: RootBuilder) ->
     assert next(r for r in rows if r["kind"] == "container")["image"] == old
     table = _section(_run(["report", "--root", str(builder.root), "-q"]), "Containers (1)")
     assert table[1].split()[:3] == ["tool", c.id[:12], old[7:19]]
+
+
+def test_image_top_descends_past_chains_of_parents(builder: RootBuilder) -> None:
+    files = {
+        "srv/node_modules/typescript/lib/tsc.js": b"t" * 60_000,
+        "srv/node_modules/lodash/lodash.js": b"l" * 30_000,
+        "srv/node_modules/left-pad/index.js": b"p" * 10_000,
+    }
+    builder.add_image([BASE, files], ["node:app"])
+    text = _run(["image", "node:app", "--root", str(builder.root), "--top", "2", "--bytes"], 120)
+    block = text.split("largest paths in layer 2:\n", 1)[1].splitlines()
+    assert [line.split()[::2] for line in block[:3]] == [
+        ["SIZE", "PATH"],
+        ["100000", "/srv/node_modules/"],  # not /srv/: it is only the way to node_modules
+        ["60000", "/srv/node_modules/typescript/lib/tsc.js"],
+    ]

@@ -163,7 +163,8 @@ def test_output_into_a_missing_dir_is_refused(builder: RootBuilder, tmp_path: Pa
         result = runner.invoke(app, [*command, "--root", str(root), "-f", "json", "-o", str(target)])
         assert (result.exit_code, result.stdout) == (ExitCode.USAGE, "")
         assert result.stderr == (
-            f"dockerdu: --output: {target.parent} is not a directory (dockerdu makes the file, not its dir)\n"
+            f"dockerdu: --output: cannot write {target}: {target.parent} is not a directory "
+            "(dockerdu makes no dirs)\n"
         )
     assert not (tmp_path / "no").exists()
 
@@ -214,3 +215,27 @@ def test_two_dockerds_are_both_named(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         found.source
         == f"running dockerd, pid 100; another dockerd runs too: pid 200 on {other}; pass --root to choose"
     )
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"), reason="needs root to drop to nobody")
+def test_a_partly_unreadable_root_flags_what_it_could_not_read(shared_tmp: Path) -> None:
+    builder = RootBuilder(shared_tmp / "docker")
+    root = _root(builder)
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    (root / "overlay2").chmod(0o700)  # the layers: nobody cannot list them
+    code, out, _ = _as_nobody(["report", "--root", str(root), "-f", "json", "--no-cache"])
+    assert code == 0
+    doc = json.loads(out)
+    web = doc["containers"][0]
+    assert web["rw_size"] is None
+    assert doc["images"][0]["disk"] is None
+    incomplete = set(doc["incomplete"])
+    assert {"images", "containers", f"containers:{web['id']}", "reclaimable.images", "reclaimable.containers",
+            "orphans"} <= incomplete  # fmt: skip
+    code, out, _ = _as_nobody(["report", "--root", str(root), "--no-cache"])
+    lines = out.splitlines()
+    assert "incomplete   figures marked * come from partial data (see Incomplete figures)" in lines
+    assert "Containers (1)*" in lines and "Images (1)*" in lines
+    assert any(line.startswith("web  ") and line.split()[5].endswith("*") for line in lines)
