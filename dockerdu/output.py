@@ -66,7 +66,12 @@ def render(
         return text
     from .growth import render_growth_table
 
-    return text + render_growth_table(growth)
+    extra = render_growth_table(growth)
+    if layout is not None and layout.width is not None:
+        from .render.table import end
+
+        extra = "".join(end(line, layout.width) + "\n" for line in extra.splitlines())
+    return text + extra
 
 
 ORPHANS_SCHEMA = "dockerdu.orphans/1"

@@ -111,6 +111,7 @@ def _metadata_of(index: Index, relpath: str) -> str:
 
 def which(index: Index, root: Path, query: str, cwd: Path | None = None) -> list[str]:
     """Every owner the query names; empty when nothing does (the caller says "nothing matches")."""
+    query = query.removesuffix("…")  # an ID as the tables print it: `6670991e9275…`
     named = _by_name(index, query)
     if named:
         return named

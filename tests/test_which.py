@@ -143,6 +143,7 @@ def test_what_the_orphans_table_prints(planted: Planted) -> None:
         f"orphan container_dir_orphaned: containers/{p.gone} (container with no layer (layerdb mount gone))"
     )
     assert _which(p, p.gone[:12])[:2] == (0, [gone])
+    assert _which(p, p.gone[:12] + "…")[:2] == (0, [gone])  # as the table prints it
     assert _which(p, f"containers/{p.gone}")[1] == [f"containers/{p.gone}: {gone}"]
     stray = (
         f"overlay2/{p.stray}: orphan layer_dir_unreferenced: overlay2/{p.stray} "

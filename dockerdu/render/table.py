@@ -17,6 +17,11 @@ from ..report import ContainerReport, ImageReport, Report
 from ..text import display
 from ..units import size_text
 
+CATEGORIES = (
+    "images", "image_content", "containers", "logs", "volumes", "build_cache", "orphans", "metadata", "other"
+)  # fmt: skip
+"""The `totals` categories in the order the summary line names them."""
+
 ELLIPSIS = "…"
 ID64 = re.compile(r"[0-9a-f]{64}")
 GAP = "  "
@@ -348,15 +353,15 @@ def render_totals(report: Report, layout: Layout | None = None) -> list[str]:
     for note in report.notes:
         lines += _prose(f"note: {note}", layout)
     lines.append("")
-    m = layout.measured if not layout.quick else (lambda n: "not measured" if n is None else layout.size(n))
-    summary = (
-        f"Total {layout.measured(t.root_disk)}: images {m(t.images)}, "
-        + (f"image content {m(t.image_content)}, " if t.image_content else "")
-        + f"containers {m(t.containers)}, "
-        f"logs {m(t.logs)}, volumes {m(t.volumes)}, build cache {m(t.build_cache)}, "
-        f"orphans {m(t.orphans)}, metadata {m(t.metadata)}, other {m(t.other)}; "
-        f"reclaimable {m(t.reclaimable)}"
-    )
+
+    def fig(name: str, n: int | None) -> str:
+        text = "not measured" if n is None and layout.quick else layout.size(n)
+        return f"{name.replace('_', ' ')} {_star(text, _flagged(report, name))}"
+
+    parts = [fig(name, getattr(t, name)) for name in CATEGORIES if name != "image_content" or t.image_content]
+    reclaimed = "not measured" if t.reclaimable is None and layout.quick else layout.size(t.reclaimable)
+    reclaim = _star(reclaimed, any(n.startswith("reclaimable.") for n in report.incomplete))
+    summary = f"Total {layout.measured(t.root_disk)}: {', '.join(parts)}; reclaimable {reclaim}"
     lines += _prose(summary, layout)
     return lines
 
