@@ -10,7 +10,7 @@ from typing import Any
 
 from ..imageinfo import ImageDoc, ImageInfo, LayerInfo
 from ..text import clean, display
-from .table import Column, Layout, end, middle, start
+from .table import Column, Layout, end, middle, short_ids, start
 from .table import table as fitted_table
 
 INSTRUCTION_WIDTH = 72
@@ -179,7 +179,8 @@ def _image(info: ImageInfo, layout: Layout) -> list[str]:
         tcols = [Column("SIZE", True), Column("DISK", True), Column("PATH", shrink=start, least=16)]
         lines += _indented("    ", tcols, trows, layout)
     for p in info.problems:
-        lines += _wrap(f"problem {p.kind}: {p.path}: {p.reason}", layout)
+        problem = f"problem {p.kind}: {p.path}: {p.reason}"
+        lines += _wrap(problem if no_trunc else short_ids(problem), layout)
     return lines
 
 
