@@ -189,6 +189,9 @@ def test_dashboard_uses_a_datasource_variable_and_no_hard_coded_names() -> None:
         for target in panel["targets"]:
             expr = target["expr"]
             assert expr.count('instance="$instance"') == len(promql_names(expr)[0]), expr
+    ids = [p["id"] for p in doc["panels"]]
+    assert len(set(ids)) == len(ids)
+    assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in doc["panels"])
     titles = {p["title"] for p in doc["panels"]}
     assert {"Hosts by root disk", "Hosts by reclaimable", "Hosts by orphans", "Disk by category",
             "Top containers by logs", "Top containers by writable layer", "Top images"} <= titles  # fmt: skip
@@ -265,6 +268,24 @@ def deploy_commands() -> dict[str, list[str]]:
     assert line is not None
     return {"cron": shlex.split(fields[6]), "systemd": shlex.split(service.group(1)),
             "daemonset": shlex.split(line.group(1))}  # fmt: skip
+
+
+def test_every_deploy_file_writes_into_the_textfile_directory() -> None:
+    """The cron line and the service write where the unit may write and the DaemonSet mounts."""
+    textfile = "/var/lib/node_exporter/textfile_collector"
+    commands = deploy_commands()
+    for where in ("cron", "systemd"):
+        args = commands[where]
+        assert args[args.index("--output") + 1] == f"{textfile}/dockerdu.prom", where
+    assert f"ReadWritePaths=-{textfile}\n" in SERVICE.read_text()
+    pod = daemonset()["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = commands["daemonset"]
+    out = Path(args[args.index("--output") + 1])
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(out.parent)]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["hostPath"]["path"] == textfile
+    assert args[args.index("--root") + 1] == "/var/lib/docker"
 
 
 @pytest.mark.parametrize("where", ["cron", "systemd", "daemonset"])
