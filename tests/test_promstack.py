@@ -8,13 +8,14 @@ writes, and Debian's `prometheus` scraping it with deploy/'s rules loaded.
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.promstack import Server, api, http_get, node_exporter, poll, prometheus
-from tests.test_deploy import RULES, SAMPLE, audit_cmd, problem_root, rules
+from tests.test_deploy import RULES, SAMPLE, audit_cmd, dashboard_exprs, problem_root, rules
 
 Sample = tuple[str, tuple[tuple[str, str], ...], float]
 
@@ -77,7 +78,14 @@ def test_node_exporter_reports_a_scrape_error_for_a_broken_file(tmp_path: Path) 
 def test_prometheus_evaluates_the_rules_and_shows_a_real_roots_alert(tmp_path: Path) -> None:
     """A root with a problem: every rule evaluates without error, the problem's alert is active."""
     root = problem_root(tmp_path / "root")
+    _, first = write_audit(root, tmp_path)
+    # The second audit, with the growth since the first, in a later second: report times
+    # are whole seconds, and a growth over 0 s has no rate per day.
+    later = value(first, "dockerdu_report_timestamp_seconds") + 1
+    while time.time() < later:
+        time.sleep(later - time.time())
     textfile, written = write_audit(root, tmp_path)
+    assert value(written, "dockerdu_growth_interval_seconds") > 0
     (kind,) = {dict(labels)["kind"] for name, labels, _ in written if name == "dockerdu_problems"}
     with node_exporter(tmp_path, textfile) as exporter:
         target = f"127.0.0.1:{exporter.port}"
@@ -126,3 +134,20 @@ def test_prometheus_evaluates_the_rules_and_shows_a_real_roots_alert(tmp_path: P
             full = value(written, "dockerdu_filesystem_used_ratio") > 0.9
             allowed = {"DockerduProblem"} | ({"DockerduFilesystemAlmostFull"} if full else set())
             assert active <= allowed
+
+            # Every dashboard expression, for this host, runs on the real data and has a result
+            # (but the incomplete figures', which this root has none of).
+            for expr in dashboard_exprs():
+                query = expr.replace("$instance", target)
+                if query.startswith("label_values("):
+                    continue
+                if "dockerdu_incomplete_figures) > 0" in query:
+                    result = api(server, "query", query=query)
+                    assert result is not None and result["result"] == [], query
+                    continue
+
+                def answered(query: str = query) -> list[Any] | None:
+                    data = api(server, "query", query=query)
+                    return data["result"] if data and data["result"] else None
+
+                poll(f"a result for {query}", answered, gone)
