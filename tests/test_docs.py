@@ -65,7 +65,8 @@ def test_readme_names_every_command_option_and_format() -> None:
     for name, command in COMMANDS.items():
         assert f"`dockerdu {name}" in README, name
         for option in _options(command) - {"--help"}:
-            assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", README), f"{name} {option} is not in the README"
+            documented = re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", README)
+            assert documented, f"{name} {option} is not in the README"
         for fmt in _format_choices(command):
             assert re.search(rf"\b{re.escape(fmt)}\b", README), f"{name} --format {fmt}"
 
