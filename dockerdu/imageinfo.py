@@ -3,17 +3,22 @@
 Three parts, kept apart:
 
 - readers: `read_history` reads an image config's `history` (the imagedb reader
-  keeps only what the report needs); `walk_layers` walks an image's layer dirs
-  once, merging them as overlayfs does, and returns plain figures;
-- analysis: `resolve_refs` and `analyze_images` join those with the Index
-  (layerdb sizes, sharing, containers, build cache) into `ImageInfo` records;
+  keeps only what the report needs); `walk_layers` measures each layer dir with
+  the report's own walk and walks the layers once more, merged as overlayfs
+  merges them, returning plain figures;
+- analysis: `resolve_refs` and `analyze_images` join those with the Index into
+  `ImageInfo` records; sizes, sharing and what removal frees are the report's
+  accounting (`account.sharing`, `image_report`, `removal`);
 - rendering lives in `dockerdu.render.image`.
 
-The walk follows measure.py's rules: lstat only, never a symlink followed, never
-another file system or a mount point entered, allocated bytes = st_blocks * 512
-of every inode (directories included), a hard-linked inode once per layer.
-Beside it, Docker's size (pkg/directory.Size): apparent sizes of non-directories,
-each inode once, a symlink as the length of its target.
+The merged walk follows measure.py's rules and opens dirs as it does
+(`measure.open_listed`): each relative to an open ancestor, never through a
+symlink, only while it is the inode its parent's listing showed, so any depth is
+walked and a dir swapped meanwhile is left out; never another file system or a
+mount point entered; xattrs read through the dir's own fd. Beside the allocated
+bytes (st_blocks * 512 of every inode, directories included, a hard-linked inode
+once per layer), Docker's size (pkg/directory.Size): apparent sizes of
+non-directories, each inode once, a symlink as the length of its target.
 
 Hidden bytes ("wasted"): overlay2 stores a deletion as a 0:0 character device
 (a whiteout) and a directory whose lower contents are hidden with the xattr
@@ -1134,11 +1139,17 @@ def image_doc(
     index = index_root(location, Options(), now)
     resolved = resolve_refs(index, refs)
     images = analyze_images(index, location.root, resolved, top=top, offenders=offenders)
+    notes = list(index.notes)
+    if index.layer_diff is None:
+        notes.append(
+            f"{index.driver} stores every layer as a full copy of the image's tree: layers are not "
+            "stacked, so wasted bytes and the largest paths a layer adds are not read"
+        )
     return ImageDoc(
         root=str(location.root),
         root_source=location.source,
         generated_at=dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds"),
         version=__version__,
         images=tuple(images),
-        notes=tuple(index.notes),
+        notes=tuple(notes),
     )
