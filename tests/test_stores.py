@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from dockerdu.imageinfo import ImageInfo, analyze_images, resolve_refs
 from dockerdu.locate import Location, detect_store, rootless_root
 from dockerdu.readers.containerd import uvarint, varint
-from dockerdu.scan import Options, build_report
+from dockerdu.report import Report
+from dockerdu.scan import Options, build_report, index_root
 from tests import realdocker as rd
 
 
@@ -109,6 +111,16 @@ def test_vfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
     assert t.other == 0
     for image in report.images:
         assert image.disk == rd.du_bytes(*(d.root / "vfs/dir" / layer.cache_id for layer in image.layers))
+    # `dockerdu image`: every layer has the report's disk (its full copy) and file count.
+    infos = _image_infos(d.root, report)
+    for image in report.images:
+        info = infos[image.id]
+        assert [x.disk for x in info.layers] == [
+            rd.du_bytes(d.root / "vfs/dir" / layer.cache_id) for layer in image.layers
+        ]
+        assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
+        assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
+        assert info.wasted.size is None  # full copies, not stacked: nothing is read as hidden
 
 
 @pytest.mark.docker
@@ -175,3 +187,21 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
         dirs = [d.root / "fuse-overlayfs" / layer.cache_id for layer in image.layers]
         links = [d.root / "fuse-overlayfs/l" / (p / "link").read_text().strip() for p in dirs]
         assert image.disk == rd.du_bytes(*dirs, *links)  # each layer's dir and its l/ short link
+    infos = _image_infos(d.root, report)
+    for image in report.images:
+        info = infos[image.id]
+        dirs = [d.root / "fuse-overlayfs" / layer.cache_id for layer in image.layers]
+        links = [d.root / "fuse-overlayfs/l" / (p / "link").read_text().strip() for p in dirs]
+        assert [x.disk for x in info.layers] == [
+            rd.du_bytes(p, lk) for p, lk in zip(dirs, links, strict=True)
+        ]
+        assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
+        assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
+        assert info.wasted.size is not None and info.problems == ()
+
+
+def _image_infos(root: Path, report: Report) -> dict[str, ImageInfo]:
+    """`dockerdu image` of every listed image of the report's root, by image ID."""
+    index = index_root(Location(root, "--root", None), Options(), 0.0)
+    refs = [image.id for image in report.images]
+    return {i.id: i for i in analyze_images(index, root, resolve_refs(index, refs))}
