@@ -86,7 +86,7 @@ def _build_cache_layers(index: Index) -> set[ChainID]:
 
 
 @dataclass(frozen=True)
-class Removal:
+class ImageRemoval:
     """What `docker rmi` of one image alone deletes on this host."""
 
     removed_with: tuple[ImageID, ...]
@@ -95,7 +95,7 @@ class Removal:
     """The image's layers nothing else holds: no other image, container, layer or build-cache record."""
 
 
-def removal(index: Index, image_id: ImageID, held: Sharing) -> Removal:
+def removal(index: Index, image_id: ImageID, held: Sharing) -> ImageRemoval:
     """The images and layers `docker rmi` of `image_id` alone would delete."""
     loaded = {i: v for i, v in index.images.items() if v.loaded}
     children: dict[ImageID, set[ImageID]] = {}
@@ -125,7 +125,7 @@ def removal(index: Index, image_id: ImageID, held: Sharing) -> Removal:
             *held.build_cache,
         ],
     )
-    return Removal(tuple(with_it), frozenset(chain - kept))
+    return ImageRemoval(tuple(with_it), frozenset(chain - kept))
 
 
 def image_report(index: Index, m: Measurement, view: ImageView, held: Sharing) -> ImageReport:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockerdu.imageinfo import ImageInfo, analyze_images, resolve_refs
+from dockerdu.imageinfo import ImageInfo, analyze_images, image_doc, resolve_refs
 from dockerdu.locate import Location, detect_store, rootless_root
 from dockerdu.readers.containerd import uvarint, varint
 from dockerdu.report import Report
@@ -121,6 +121,8 @@ def test_vfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
         assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
         assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
         assert info.wasted.size is None  # full copies, not stacked: nothing is read as hidden
+    doc = image_doc(Location(d.root, "--root", None), [report.images[0].id])
+    assert any("full copy" in note for note in doc.notes)
 
 
 @pytest.mark.docker
