@@ -832,8 +832,8 @@ class LayerPlace:
 
     dir: str
     links: tuple[str, ...] = ()
-    diff: str | None = "diff"
-    """The dir in `dir` that holds the layer's own files as overlayfs stacks them; None when
+    content: str | None = "diff"
+    """The subdir holding the layer's own files as overlayfs stacks them (`diff`); None when
     `dir` is a full copy of the image's tree (vfs): then it is measured, not merged."""
 
 
@@ -879,12 +879,12 @@ def walk_layers(
             usages.append(None)
             diffs.append(None)
             continue
-        diff = os.path.join(p.dir, p.diff) if p.diff is not None else None
+        diff = os.path.join(p.dir, p.content) if p.content is not None else None
         if diff is not None and _lstat_dir(diff) is None:
             usages.append(None)
             diffs.append(None)
             continue
-        use = dir_usage(p.dir, (st.st_dev, st.st_ino), p.diff if p.diff is not None else "", skip)
+        use = dir_usage(p.dir, (st.st_dev, st.st_ino), p.content if p.content is not None else "", skip)
         problems += use.problems
         links, links_read = 0, True
         for link in p.links:
@@ -934,6 +934,12 @@ def _layer_links(index: Index, root: Path) -> dict[Owner, list[str]]:
         if rel.startswith(prefix) and mark.owner is not None:
             out.setdefault(mark.owner, []).append(str(root / rel))
     return out
+
+
+def _content(index: Index) -> str | None:
+    """The subdir of a layer dir that holds the layer's own files; None where a layer dir is a
+    full copy of the image's tree (vfs), which is measured whole and not merged."""
+    return None if index.driver == "vfs" else "diff"
 
 
 def _container_names(index: Index) -> dict[ChainID, list[str]]:
@@ -1003,12 +1009,12 @@ def analyze_image(
     gone = removal(index, image_id, shared.held)
 
     records = [index.layers[c] for c in chain]
-    diff = index.layer_diff
+    content = _content(index)
     places = [
         LayerPlace(
             str(root / index.layer_root / r.cache_id),
             tuple(shared.links.get(Owner("images", r.cache_id), ())),
-            diff,
+            content,
         )
         for r in records
     ]
@@ -1140,7 +1146,7 @@ def image_doc(
     resolved = resolve_refs(index, refs)
     images = analyze_images(index, location.root, resolved, top=top, offenders=offenders)
     notes = list(index.notes)
-    if index.layer_diff is None:
+    if _content(index) is None:
         notes.append(
             f"{index.driver} stores every layer as a full copy of the image's tree: layers are not "
             "stacked, so wasted bytes and the largest paths a layer adds are not read"

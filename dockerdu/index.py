@@ -155,12 +155,6 @@ class Index:
         return "vfs/dir" if self.driver == "vfs" else self.driver
 
     @property
-    def layer_diff(self) -> str | None:
-        """The dir in a layer dir that holds the layer's own files (`diff`), None when the
-        layer dir is a full copy of the image's tree (vfs)."""
-        return None if self.driver == "vfs" else "diff"
-
-    @property
     def rw_size_walkable(self) -> bool:
         """True when Docker's SizeRw of a container is a walk of its writable layer's diff/.
 
@@ -535,12 +529,12 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
                 owner = UNATTRIBUTED
             index.dir_owner[name] = owner
         sized = owner.category in ("images", "build_cache")
-        if index.layer_diff is None:  # a vfs layer dir is the whole tree, no diff/ inside
+        if index.driver == "vfs":  # a vfs layer dir is the whole tree, no diff/ inside
             index.mark(f"{index.layer_root}/{name}", owner, f"layer:{name}" if sized else None)
         else:
             index.mark(f"{index.layer_root}/{name}", owner)
             if sized:
-                index.mark(f"{index.layer_root}/{name}/{index.layer_diff}", size_key=f"layer:{name}")
+                index.mark(f"{index.layer_root}/{name}/diff", size_key=f"layer:{name}")
 
 
 def _being_removed(index: Index, scans: Scans, now: float, daemon_running: bool) -> frozenset[str]:

@@ -24,6 +24,13 @@ def _container(root: Path, cid: str, driver: str) -> None:
     _touch(root / "containers" / cid / "config.v2.json", json.dumps({"ID": cid, "Driver": driver}).encode())
 
 
+def _image_infos(root: Path, report: Report) -> dict[str, ImageInfo]:
+    """`dockerdu image` of every listed image of the report's root, by image ID."""
+    index = index_root(Location(root, "--root", None), Options(), 0.0)
+    refs = [image.id for image in report.images]
+    return {i.id: i for i in analyze_images(index, root, resolve_refs(index, refs))}
+
+
 SNAPS = "containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots"
 
 
@@ -200,10 +207,3 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
         assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
         assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
         assert info.wasted.size is not None and info.problems == ()
-
-
-def _image_infos(root: Path, report: Report) -> dict[str, ImageInfo]:
-    """`dockerdu image` of every listed image of the report's root, by image ID."""
-    index = index_root(Location(root, "--root", None), Options(), 0.0)
-    refs = [image.id for image in report.images]
-    return {i.id: i for i in analyze_images(index, root, resolve_refs(index, refs))}
