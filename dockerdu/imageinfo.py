@@ -612,13 +612,12 @@ class _Walk:
                     continue  # a mount point on this file system: not entered
                 yield name, st
 
-    def _opaque(self, layer: int, at: _At, rel: str) -> bool:
-        """Whether a listed (and still queued) dir is opaque, read through its own fd."""
-        anchor, sub, want, _ = at
-        acc = self.layers[layer]
+    def _opaque(self, upper: _Open, name: str, want: tuple[int, int], rel: str) -> bool:
+        """Whether the subdir `name` of the open dir `upper` is opaque, read through its own fd."""
+        acc = self.layers[upper.layer]
         assert acc is not None
         try:
-            fd = open_listed(sub, anchor[0], want)
+            fd = open_listed(name, upper.fd, want)
         except OSError:
             fd, opaque = None, None
         else:
@@ -718,6 +717,7 @@ class _Walk:
             return
         names: dict[str, _Name] = {}
         bottom = len(opened) - 1
+        by_layer = {d.layer: d for d in opened}
         for pos, d in enumerate(opened):
             for name, st in self._list(d, frame.rel):
                 state = names.get(name)
@@ -725,15 +725,16 @@ class _Walk:
                     state = _Name()
                     if pos < bottom:
                         names[name] = state
-                self._merge(frame, d, pos == bottom, prefix + name, name, st, state)
+                self._merge(frame, d, by_layer, pos == bottom, prefix + name, name, st, state)
         for name, state in names.items():
             if state.dirs:
                 frame.pending.append((prefix + name, state.dirs, None))
         # Names only the bottom layer has were queued by _merge directly.
 
     def _merge(
-        self, frame: _Frame, d: _Open, bottom: bool, rel: str, name: str, st: os.stat_result, state: _Name
-    ) -> None:
+        self, frame: _Frame, d: _Open, by_layer: dict[int, _Open], bottom: bool, rel: str, name: str,
+        st: os.stat_result, state: _Name,
+    ) -> None:  # fmt: skip
         """Classify one entry of a merged dir against what the layers above hold at its name."""
         layer = d.layer
         is_dir = stat.S_ISDIR(st.st_mode)
@@ -742,7 +743,7 @@ class _Walk:
             upper_layer, upper_at, _ = state.dirs[-1]
             if not state.opaque_checked:
                 state.opaque_checked = True
-                if self._opaque(upper_layer, upper_at, rel):
+                if self._opaque(by_layer[upper_layer], name, upper_at[2], rel):
                     state.hider = (upper_layer, "opaque")
             hide = state.hider
             if hide is None and not is_dir:
