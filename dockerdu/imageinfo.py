@@ -68,6 +68,11 @@ from .scan import Options, index_root
 SCHEMA = "dockerdu.image/1"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 """Docker's overlay2 marks opaque dirs with the trusted xattr; rootless (userxattr) with the user one."""
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_FILE = ".wh..wh..opq"
+FUSE_OPAQUE_XATTR = "user.fuseoverlayfs.opaque"
+"""fuse-overlayfs also reads (and, where it cannot make a 0:0 device or set a trusted xattr,
+writes) whiteouts as `.wh.<name>` files, opaque dirs as a `.wh..wh..opq` file or this xattr."""
 
 
 class RefError(Exception):
@@ -371,10 +376,21 @@ def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _is_opaque(fd: int) -> bool | None:
-    """Whether the dir open as `fd` is opaque; None when its xattrs cannot be read."""
+def _is_opaque(fd: int, wh_files: bool = False) -> bool | None:
+    """Whether the dir open as `fd` is opaque; None when its xattrs cannot be read.
+
+    `wh_files`: fuse-overlayfs's markers count too (its xattr, a `.wh..wh..opq` file).
+    """
     unknown = False
-    for name in OPAQUE_XATTRS:
+    if wh_files:
+        try:
+            os.stat(OPAQUE_FILE, dir_fd=fd, follow_symlinks=False)
+            return True
+        except FileNotFoundError:
+            pass
+        except OSError:
+            unknown = True
+    for name in (*OPAQUE_XATTRS, FUSE_OPAQUE_XATTR) if wh_files else OPAQUE_XATTRS:
         try:
             value = os.getxattr(fd, name)
         except OSError as e:
@@ -495,8 +511,10 @@ class _Walk:
         skip: frozenset[str],
         dev: int | None,
         before_open: Callable[[str], None] | None = None,
+        wh_files: bool = False,
     ) -> None:
         self.top_n = top_n
+        self.wh_files = wh_files
         self.skip = skip
         self.dev = dev
         self.before_open = before_open
@@ -579,8 +597,11 @@ class _Walk:
         anchor[1] += 1
         return (anchor, f"{d.at[1]}/{name}", (st.st_dev, st.st_ino), sub_below)
 
-    def _list(self, d: _Open, rel: str) -> Iterator[tuple[str, os.stat_result]]:
-        """(name, lstat) of the entries on the layer's file system, never a mount point."""
+    def _list(self, d: _Open, rel: str) -> Iterator[tuple[str, os.stat_result, bool]]:
+        """(name, lstat, is a whiteout) of the entries on the layer's file system, never a mount point.
+
+        A `.wh.<name>` file (fuse-overlayfs, when `wh_files`) is the whiteout of <name>.
+        """
         acc = self.layers[d.layer]
         assert acc is not None
         below = d.at[3]
@@ -610,7 +631,11 @@ class _Walk:
                     continue  # a mount point: not ours to count
                 if below is not None and stat.S_ISDIR(st.st_mode) and "" in below.get(name, {}):
                     continue  # a mount point on this file system: not entered
-                yield name, st
+                if self.wh_files and name.startswith(WHITEOUT_PREFIX) and not stat.S_ISDIR(st.st_mode):
+                    # The opaque marker stays under its own name: it whites out nothing.
+                    yield (name if name == OPAQUE_FILE else name[len(WHITEOUT_PREFIX) :]), st, True
+                    continue
+                yield name, st, _is_whiteout(st)
 
     def _opaque(self, upper: _Open, name: str, want: tuple[int, int], rel: str) -> bool:
         """Whether the subdir `name` of the open dir `upper` is opaque, read through its own fd."""
@@ -624,7 +649,7 @@ class _Walk:
             if fd is None:
                 return False  # gone or swapped: it is left out when entered
             try:
-                opaque = _is_opaque(fd)
+                opaque = _is_opaque(fd, self.wh_files)
             finally:
                 os.close(fd)
         if opaque is None:
@@ -638,7 +663,7 @@ class _Walk:
         self.offenders.push((o.size, o.disk, o.path, o.written_by, o))
 
     def _file(
-        self, frame: _Frame, layer: int, rel: str, st: os.stat_result,
+        self, frame: _Frame, layer: int, rel: str, st: os.stat_result, wh: bool,
         hide: tuple[int, str] | None, hidden: _Hidden | None,
     ) -> None:  # fmt: skip
         """A non-directory: its layer's figures, and hidden bytes when `hide` (or the frame) hides it."""
@@ -650,7 +675,7 @@ class _Walk:
             state = acc.links.get(st.st_ino)
             if state is None:
                 state = acc.links[st.st_ino] = [size, disk, kind, False, None]
-                self._count(frame, layer, acc, rel, size, disk, kind, st)
+                self._count(frame, layer, acc, rel, size, disk, kind, wh)
             if hide is None and hidden is None:
                 state[3] = True
             elif state[4] is None:
@@ -660,8 +685,8 @@ class _Walk:
                     assert hide is not None
                     state[4] = (rel, hide[0], hide[1])
             return
-        self._count(frame, layer, acc, rel, size, disk, kind, st)
-        if (hide is None and hidden is None) or _is_whiteout(st):
+        self._count(frame, layer, acc, rel, size, disk, kind, wh)
+        if (hide is None and hidden is None) or wh:
             return
         self.waste_size += size
         self.waste_disk += disk
@@ -676,12 +701,12 @@ class _Walk:
 
     def _count(
         self, frame: _Frame, layer: int, acc: _Layer, rel: str, size: int, disk: int, kind: str,
-        st: os.stat_result,
+        wh: bool,
     ) -> None:  # fmt: skip
         t = frame.totals.setdefault(layer, [0, 0])
         t[0] += size
         t[1] += disk
-        if self.top_n > 0 and not _is_whiteout(st):
+        if self.top_n > 0 and not wh:
             acc.top.push((size, disk, rel, kind))
 
     # -- frames
@@ -704,7 +729,7 @@ class _Walk:
         prefix = frame.rel + "/"
         if frame.hidden is not None or len(opened) == 1:
             d = opened[0]
-            for name, st in self._list(d, frame.rel):
+            for name, st, wh in self._list(d, frame.rel):
                 rel = prefix + name
                 if stat.S_ISDIR(st.st_mode):
                     blocks = st.st_blocks * BLOCK
@@ -713,19 +738,19 @@ class _Walk:
                         frame.hidden.disk += blocks
                     frame.pending.append((rel, [(d.layer, self._child(d, name, st), blocks)], frame.hidden))
                 else:
-                    self._file(frame, d.layer, rel, st, None, frame.hidden)
+                    self._file(frame, d.layer, rel, st, wh, None, frame.hidden)
             return
         names: dict[str, _Name] = {}
         bottom = len(opened) - 1
         by_layer = {d.layer: d for d in opened}
         for pos, d in enumerate(opened):
-            for name, st in self._list(d, frame.rel):
+            for name, st, wh in self._list(d, frame.rel):
                 state = names.get(name)
                 if state is None:
                     state = _Name()
                     if pos < bottom:
                         names[name] = state
-                self._merge(frame, d, by_layer, pos == bottom, prefix + name, name, st, state)
+                self._merge(frame, d, by_layer, pos == bottom, prefix + name, name, st, wh, state)
         for name, state in names.items():
             if state.dirs:
                 frame.pending.append((prefix + name, state.dirs, None))
@@ -733,7 +758,7 @@ class _Walk:
 
     def _merge(
         self, frame: _Frame, d: _Open, by_layer: dict[int, _Open], bottom: bool, rel: str, name: str,
-        st: os.stat_result, state: _Name,
+        st: os.stat_result, wh: bool, state: _Name,
     ) -> None:  # fmt: skip
         """Classify one entry of a merged dir against what the layers above hold at its name."""
         layer = d.layer
@@ -764,10 +789,10 @@ class _Walk:
             frame.pending.append((rel, [(layer, at, blocks)], hidden))
             return
         if hide is None:
-            self._file(frame, layer, rel, st, None, None)
-            state.hider = (layer, "deleted" if _is_whiteout(st) else "overwritten")
+            self._file(frame, layer, rel, st, wh, None, None)
+            state.hider = (layer, "deleted" if wh else "overwritten")
             return
-        self._file(frame, layer, rel, st, hide, None)
+        self._file(frame, layer, rel, st, wh, hide, None)
 
     def _close(self, frame: _Frame, parent: _Frame | None) -> None:
         """A dir is done: its per-layer totals go to the top lists and to its parent."""
@@ -858,6 +883,7 @@ def walk_layers(
     skip: frozenset[str] = frozenset(),
     dev: int | None = None,
     before_open: Callable[[str], None] | None = None,
+    wh_files: bool = False,
 ) -> tuple[list[LayerWalk | None], WasteWalk, list[Problem]]:
     """Walk an image's layers (base first): per-layer figures and the image's hidden bytes.
 
@@ -867,7 +893,8 @@ def walk_layers(
     layer whose dir is missing (None, not a dir, or no diff/) gets None. `skip` holds
     mount points not to enter; `dev`, when given, is the only file system counted;
     `before_open` is called with the image path of each dir the merged walk is about
-    to open (a test's hook). Memory grows with `top` and `offenders`, with the largest
+    to open (a test's hook); `wh_files` reads fuse-overlayfs's whiteout and opaque
+    files beside overlayfs's devices and xattrs. Memory grows with `top` and `offenders`, with the largest
     single directory and with the number of hard-linked inodes, never with the number
     of files.
     """
@@ -894,7 +921,7 @@ def walk_layers(
             links_read = links_read and ok
         usages.append((use, links, links_read))
         diffs.append(diff)
-    walk = _Walk(diffs, top, offenders, skip, dev, before_open)
+    walk = _Walk(diffs, top, offenders, skip, dev, before_open, wh_files)
     walk.run()
     out: list[LayerWalk | None] = []
     for found, acc in zip(usages, walk.layers, strict=True):
@@ -941,6 +968,12 @@ def _content(index: Index) -> str | None:
     """The subdir of a layer dir that holds the layer's own files; None where a layer dir is a
     full copy of the image's tree (vfs), which is measured whole and not merged."""
     return None if index.driver == "vfs" else "diff"
+
+
+def _wh_files(index: Index) -> bool:
+    """Whether the driver's layers may hold whiteouts as `.wh.` files (fuse-overlayfs's fallback);
+    kernel overlayfs (overlay2) reads only its devices and xattrs, so there a `.wh.` file is a file."""
+    return index.driver == "fuse-overlayfs"
 
 
 def _container_names(index: Index) -> dict[ChainID, list[str]]:
@@ -1020,7 +1053,7 @@ def analyze_image(
         for r in records
     ]
     walks, waste_walk, walk_problems = walk_layers(
-        places, top=top, offenders=offenders, skip=shared.skip, dev=shared.dev
+        places, top=top, offenders=offenders, skip=shared.skip, dev=shared.dev, wh_files=_wh_files(index)
     )
     figures = image_report(index, _measurement(index, chain, walks), view, shared.held)
     history, per_layer, problems = _history(index, root, image_id, len(chain))

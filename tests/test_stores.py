@@ -24,11 +24,15 @@ def _container(root: Path, cid: str, driver: str) -> None:
     _touch(root / "containers" / cid / "config.v2.json", json.dumps({"ID": cid, "Driver": driver}).encode())
 
 
-def _image_infos(root: Path, report: Report) -> dict[str, ImageInfo]:
+def _image_infos(root: Path, report: Report, top: int = 0) -> dict[str, ImageInfo]:
     """`dockerdu image` of every listed image of the report's root, by image ID."""
     index = index_root(Location(root, "--root", None), Options(), 0.0)
     refs = [image.id for image in report.images]
-    return {i.id: i for i in analyze_images(index, root, resolve_refs(index, refs))}
+    return {i.id: i for i in analyze_images(index, root, resolve_refs(index, refs), top=top)}
+
+
+WHITED = "ddi-whited:1"
+GONE = 30_000
 
 
 SNAPS = "containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots"
@@ -147,6 +151,11 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
             " && echo m > /m.txt && mkdir /d && echo x > /d/f && echo s > /d/same.txt"
             f" && touch -d @{rd.FIXED_MTIME} /d/same.txt\n",
         )
+        # A file written, then deleted by a later step: bytes stored below, hidden above.
+        rd.build_image(
+            d, WHITED, f"FROM {rd.BASE}\nRUN head -c {GONE} /dev/zero > /gone.bin\nRUN rm /gone.bin\n"
+        )
+        d.docker("run", "--rm", "--network", "none", WHITED, "sh", "-c", "test ! -e /gone.bin")
         d.docker("volume", "create", rd.NAMED_VOLUME)
         d.docker(
             "run", "-d", "--name", rd.RUNNING, "--network", "none", "--stop-timeout", "1",
@@ -206,4 +215,13 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
         ]
         assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
         assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
-        assert info.wasted.size is not None and info.problems == ()
+        assert info.problems == ()
+    # fuse-overlayfs may store the deletion as a `.wh.gone.bin` file rather than a 0:0 device:
+    # either way the file is hidden, and the marker is no path of its own.
+    (whited,) = [i for i in infos.values() if WHITED in i.tags]
+    assert (whited.wasted.size, [(o.path, o.how) for o in whited.wasted.offenders]) == (
+        GONE,
+        [("/gone.bin", "deleted")],
+    )
+    rm_layer = _image_infos(d.root, report, top=5)[whited.id].layers[-1]
+    assert rm_layer.files == 1 and not any(".wh." in t.path for t in rm_layer.top)
