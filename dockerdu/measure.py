@@ -214,8 +214,9 @@ def _open_dir(name: str, dir_fd: int | None, *, follow: bool = False) -> int:
 def open_listed(name: str, dir_fd: int | None, want: tuple[int, int]) -> int | None:
     """Open the dir `name` (below `dir_fd`) only as the inode its parent's listing showed.
 
-    The safe open every walk uses: the last component is never followed (O_NOFOLLOW), and
-    the fd is returned only when fstat shows `want` = (st_dev, st_ino). None when the dir
+    The walk's safe open (`_walk` runs the same two steps inline, in its hot loop): the
+    last component is never followed (O_NOFOLLOW), and the fd is returned only when fstat
+    shows `want` = (st_dev, st_ino). None when the dir
     is gone or is something else now (a symlink, a file, another dir); OSError when it
     cannot be opened for another reason.
     """
