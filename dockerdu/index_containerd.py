@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Iterable
 
-from .chain import chain_ids
+from .chain import ancestry, chain_ids
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
 from .index import (
     IN_FLIGHT,
@@ -148,11 +148,7 @@ def build_containerd_index(
     usages = {key: sizes.usage(key) or 0 for key in snaps}
 
     def path(key: str | None) -> list[str]:
-        out: list[str] = []
-        while key is not None and key in snaps and key not in out:
-            out.append(key)
-            key = snaps[key].parent
-        return out
+        return list(ancestry(snaps, key))
 
     for key, s in snaps.items():
         index.layers[ChainID(key)] = LayerRecord(
