@@ -42,7 +42,9 @@ __all__ = ["Busy", "HistoryError", "ScanTimeout", "UsageError"]
 
 DEFAULT_CONFIG = Path("/etc/dockerdu.toml")
 SIZE_KEYS = ("max-orphans", "max-log", "max-reclaimable", "max-growth")
-CONFIG_KEYS = ("root", "max-fs-used-percent", *SIZE_KEYS, "history", "history-keep", "timeout")
+CONFIG_KEYS = (
+    "root", "containerd-root", "max-fs-used-percent", *SIZE_KEYS, "history", "history-keep", "timeout",
+)  # fmt: skip
 
 
 class ScanTimeout(RootError):
@@ -58,6 +60,8 @@ class Settings:
     history: Path
     keep: int
     timeout: float | None
+    containerd_root: Path | None = None
+    containerd_root_source: str = "--containerd-root"
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def _config_value(source: Path, key: str, value: Any) -> Any:
             except ValueError as e:
                 raise UsageError(f"{where}: {e}") from None
         raise UsageError(f'{where}: a size is needed (e.g. "10G" or a number of bytes)')
-    if key in ("root", "history"):
+    if key in ("root", "history", "containerd-root"):
         if not isinstance(value, str) or not value:
             raise UsageError(f"{where}: a path is needed")
         return Path(value).expanduser()
@@ -118,6 +122,7 @@ def _config_value(source: Path, key: str, value: Any) -> Any:
 def settings(config: Path | None, given: Mapping[str, Any]) -> Settings:
     """Merge the command line (`given`, by config key; None: not given) over the config file."""
     values = read_config(config)
+    from_file = values.get("containerd-root")
     values.update({k: v for k, v in given.items() if v is not None})
     return Settings(
         root=values.get("root"),
@@ -131,6 +136,12 @@ def settings(config: Path | None, given: Mapping[str, Any]) -> Settings:
         history=values.get("history") or history.default_path(),
         keep=values.get("history-keep") or history.DEFAULT_KEEP,
         timeout=values.get("timeout"),
+        containerd_root=values.get("containerd-root"),
+        containerd_root_source=(
+            f"containerd-root in {config or DEFAULT_CONFIG}"
+            if from_file is not None and values.get("containerd-root") is from_file
+            else "--containerd-root"
+        ),
     )
 
 
@@ -224,7 +235,13 @@ def run_audit(s: Settings, options: Options | None = None) -> AuditResult:
         location = locate(s.root)
         check_root(location.root)
         with deadline(s.timeout, location.root) as progress:
-            scan = dataclasses.replace(options or Options(), progress=progress, quick=False)
+            scan = dataclasses.replace(
+                options or Options(),
+                progress=progress,
+                quick=False,
+                containerd_root=s.containerd_root,
+                containerd_root_source=s.containerd_root_source,
+            )
             report = build_report(location, scan)
         previous = history.last(s.history, report.root)
         grown = compare(previous, report) if previous is not None else None

@@ -65,6 +65,15 @@ RootOption = Annotated[
         show_default=False,
     ),
 ]
+ContainerdRootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--containerd-root",
+        help="containerd's root holding the images of a containerd-store root (a system containerd's, "
+        "e.g. /var/lib/containerd). Default: the running containerd dockerd uses, else a containerd "
+        "dir beside the Docker root.",
+    ),
+]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal error.")]
 QuickOption = Annotated[
@@ -164,7 +173,14 @@ def _located(root: Path | None) -> Location:
     return location
 
 
-def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, quiet: bool) -> Options:
+def _options(
+    quick: bool,
+    cache_dir: Path | None,
+    no_cache: bool,
+    jobs: int,
+    quiet: bool,
+    containerd_root: Path | None = None,
+) -> Options:
     from .cache import default_cache_dir
     from .progress import progress_for
     from .scan import Options
@@ -174,6 +190,7 @@ def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, qui
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
         jobs=jobs,
         progress=None if quiet else progress_for(sys.stderr),
+        containerd_root=containerd_root,
     )
 
 
@@ -199,6 +216,7 @@ def report(
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
     quiet: QuietOption = False,
+    containerd_root: ContainerdRootOption = None,
     since: Annotated[
         bool, typer.Option("--since", help="Add the growth since the last audit in the history.")
     ] = False,
@@ -213,7 +231,7 @@ def report(
 
         if since and fmt is OutputFormat.csv:
             raise UsageError("--since has no CSV form (one row per object); use table, json or prometheus")
-        options = _options(quick, cache_dir, no_cache, jobs, quiet)
+        options = _options(quick, cache_dir, no_cache, jobs, quiet, containerd_root)
         report = build_report(_located(root), options)
         growth = None
         if since:
@@ -236,6 +254,7 @@ def orphans(
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
     quiet: QuietOption = False,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Only the orphans (reclaimable leftovers) and problems (inconsistencies)."""
@@ -243,7 +262,7 @@ def orphans(
     def work() -> ExitCode:
         from .scan import build_report
 
-        options = _options(False, cache_dir, no_cache, jobs, quiet)
+        options = _options(False, cache_dir, no_cache, jobs, quiet, containerd_root)
         _emit(build_report(_located(root), options), fmt, orphans_only=True)
         return ExitCode.OK
 
@@ -259,6 +278,7 @@ def which(
         ),
     ],
     root: RootOption = None,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Who owns an overlay2 dir, a short link, an ID or a path under the root."""
@@ -268,7 +288,8 @@ def which(
         from .which import which as which_query
 
         location = _located(root)
-        answers = which_query(index_root(location, Options(), time.time()), location.root, query)
+        options = Options(containerd_root=containerd_root)
+        answers = which_query(index_root(location, options, time.time()), location.root, query)
         if not answers:
             _fail(f"nothing under {location.root} matches {query!r}", ExitCode.THRESHOLD_EXCEEDED)
         for line in answers:
@@ -355,6 +376,7 @@ def audit(
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
+    containerd_root: ContainerdRootOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also print every check, the growth, the history.")
     ] = False,
@@ -372,6 +394,7 @@ def audit(
             "root": root, "max-fs-used-percent": max_fs_used_percent, "max-orphans": max_orphans,
             "max-log": max_log, "max-reclaimable": max_reclaimable, "max-growth": max_growth,
             "history": history, "history-keep": history_keep, "timeout": timeout,
+            "containerd-root": containerd_root,
         }  # fmt: skip
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:

@@ -9,9 +9,9 @@ orphan only when every source that could reference it was read in full.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .chain import chain_ids
 from .ids import ChainID, ContainerID, ImageID, is_buildkit_id
@@ -22,6 +22,10 @@ from .readers.imagedb import ImageDBScan, ImageRecord, References
 from .readers.layerdb import LayerDBScan, LayerRecord, MountRecord
 from .readers.overlay2 import Overlay2Scan
 from .readers.volumes import VolumesScan
+
+if TYPE_CHECKING:
+    from .ctrdroot import ContainerdRoot
+    from .readers.containerd import Namespace
 
 # When a daemon is running, anything unreferenced that changed this recently may be
 # half-way through a pull, build, create or remove: in flight, never an orphan.
@@ -148,6 +152,10 @@ class Index:
     figures: StoreFigures | None = None
     naive_rw_sizes: dict[ContainerID, int] = field(default_factory=dict)
     """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
+    containerd_root: ContainerdRoot | None = None
+    """containerd store: where its data is and how that was decided."""
+    namespaces: Mapping[str, Namespace] = field(default_factory=dict)
+    """containerd store: the other namespaces of the same containerd (not Docker's)."""
 
     @property
     def layer_root(self) -> str:
@@ -172,8 +180,13 @@ class Index:
 
     def parents(self) -> frozenset[str]:
         """Every proper ancestor of a marked path ("" is the root): where the walk must look."""
+        return Index.parents_of(self.marks)
+
+    @staticmethod
+    def parents_of(marks: Iterable[str]) -> frozenset[str]:
+        """Every proper ancestor of a path of `marks` ("" is the root)."""
         out: set[str] = {""}
-        for rel in self.marks:
+        for rel in marks:
             parts = rel.split("/")
             for i in range(1, len(parts)):
                 out.add("/".join(parts[:i]))

@@ -41,7 +41,7 @@ from .index import (
 from .measure import usage
 from .model import Orphan, Problem
 from .readers.buildkit import BuildCacheScan
-from .readers.containerd import CONTENT, CTRD, KIND_ACTIVE, ContainerdScan, snapshotter_dir
+from .readers.containerd import CONTENT, KIND_ACTIVE, ContainerdScan, snapshotter_dir
 from .readers.containers import ContainersScan
 from .readers.imagedb import ImageRecord
 from .readers.layerdb import LayerRecord
@@ -85,7 +85,8 @@ class SnapshotUsage:
         if s.kind != KIND_ACTIVE:
             return s.size or 0
         if key not in self._live:
-            fs = os.path.join(self.root, snapshotter_dir(self.scan.snapshotter), "snapshots", s.id, "fs")
+            sdir = snapshotter_dir(self.scan.snapshotter, self.scan.base)
+            fs = os.path.join(self.root, sdir, "snapshots", s.id, "fs")
             self._live[key] = live_usage(fs)
         return self._live[key]
 
@@ -129,7 +130,7 @@ def build_containerd_index(
     sizes: SnapshotUsage | None = None,
 ) -> Index:
     """Join a containerd store's records and decide the owner of every path the walk will meet."""
-    sdir = snapshotter_dir(scan.snapshotter)
+    sdir = snapshotter_dir(scan.snapshotter, scan.base)
     index = Index(
         driver=scan.snapshotter,
         images={},
@@ -261,7 +262,9 @@ def build_containerd_index(
     _own_snapshots(index, scan, root, now, daemon_running, held)
     _own_blobs(index, scan, root, now, daemon_running, held)
     for lease_id, reason in sorted(stale.items()):
-        index.orphans.append(Orphan("lease_stale", _lease_rel(lease_id), reason, tuple(held[lease_id])))
+        index.orphans.append(
+            Orphan("lease_stale", _lease_rel(scan.base, lease_id), reason, tuple(held[lease_id]))
+        )
     for rel in unused_paths:
         index.orphans.append(
             Orphan(
@@ -292,8 +295,8 @@ def _recent(path: str, now: float) -> bool:
         return False
 
 
-def _lease_rel(lease_id: str) -> str:
-    return f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease_id}"
+def _lease_rel(base: str, lease_id: str) -> str:
+    return f"{base}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease_id}"
 
 
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
@@ -350,7 +353,7 @@ def _own_snapshots(
 ) -> None:
     """Owner of every snapshot and of every dir under snapshots/."""
     snaps = scan.snapshots
-    sdir = snapshotter_dir(scan.snapshotter)
+    sdir = snapshotter_dir(scan.snapshotter, scan.base)
     owner: dict[str, Owner] = {}
 
     def claim(key: str | None, who: Owner | None) -> None:
@@ -380,7 +383,7 @@ def _own_snapshots(
             for k in lease.snapshots:
                 claim(k, Owner("build_cache", k))
             continue
-        pinned = Owner("orphans", _lease_rel(lease.id))
+        pinned = Owner("orphans", _lease_rel(scan.base, lease.id))
         for k in lease.snapshots:
             before = set(owner)
             claim(k, pinned)
@@ -418,6 +421,8 @@ def _own_snapshots(
         if known is not None:
             who = owner[known]
             index.layer_owner[ChainID(known)] = who
+        elif name in scan.foreign_snapshots:
+            who = Owner("other", f"containerd namespace {scan.foreign_snapshots[name]}")
         elif daemon_running and _recent(os.path.join(root, rel), now):
             who = IN_FLIGHT
         elif complete:
@@ -450,7 +455,7 @@ def _own_blobs(
     stale: dict[str, list[str]],
 ) -> None:
     """Owner of every file under blobs/sha256/: an image's, a lease's, another namespace's, or garbage."""
-    bdir = f"{CTRD}/{CONTENT}/blobs/sha256"
+    bdir = f"{scan.base}/{CONTENT}/blobs/sha256"
     owner: dict[str, Owner] = {}
 
     def reach(digest: str, who: Owner) -> None:
@@ -475,7 +480,7 @@ def _own_blobs(
                 reach(d, Owner("build_cache", "content"))
                 continue
             before = set(owner)
-            reach(d, Owner("orphans", _lease_rel(lease.id)))
+            reach(d, Owner("orphans", _lease_rel(scan.base, lease.id)))
             stale[lease.id].extend(
                 sorted(f"{bdir}/{n[7:]}" for n in owner.keys() - before if n in scan.blob_files)
             )
@@ -505,7 +510,7 @@ def _own_blobs(
                 who = Owner("other", "unattributed (references unreadable)")
         index.mark(rel, who)
     for ingest in scan.ingests:
-        rel = f"{CTRD}/{CONTENT}/ingest/{ingest}"
+        rel = f"{scan.base}/{CONTENT}/ingest/{ingest}"
         if not daemon_running:
             index.orphans.append(
                 Orphan("content_ingest", rel, "partial content write, never finished", (rel,))
