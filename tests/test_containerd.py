@@ -33,7 +33,7 @@ from tests import realdocker as rd
 
 pytestmark = pytest.mark.docker
 
-CONTAINERD_CONFIG = {"storage-driver": "overlayfs", "features": {"containerd-snapshotter": True}}
+CONTAINERD_CONFIG = rd.CONTAINERD_STORE_CONFIG
 SNAPSHOTS = f"{snapshotter_dir('overlayfs')}/snapshots"
 BLOBS = f"{CTRD}/{CONTENT}/blobs/sha256"
 
@@ -76,35 +76,7 @@ def ctrd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Root]:
     with rd.PrivateDaemon("26.1", base) as old:
         old.docker("import", "--change", 'CMD ["sh"]', str(tar), "dd-old:1")
     with rd.PrivateDaemon("26.1", base, config=CONTAINERD_CONFIG) as d:
-        d.docker("import", "--change", 'CMD ["sh"]', str(tar), rd.BASE)
-        common = (
-            f"FROM {rd.BASE}\nRUN head -c {rd.SHARED_FILE} /dev/zero > /shared.bin && ln /shared.bin /s.ln\n"
-        )
-        rd.build_image(d, rd.APP1, common + f"RUN head -c {rd.APP1_FILE} /dev/zero > /app1.bin\n")
-        rd.build_image(d, rd.APP2, common + f"RUN head -c {rd.APP2_FILE} /dev/zero > /app2.bin\nLABEL x=2\n")
-        rd.build_image(
-            d,
-            rd.BK_IMAGE,
-            f"FROM {rd.BASE}\nCOPY c.txt /c.txt\nRUN head -c {rd.BK_FILE} /dev/zero > /bk.bin\n"
-            f"RUN --mount=type=cache,target=/cache head -c {rd.BK_CACHE_FILE} /dev/zero > /cache/c.bin\n",
-            buildkit=True,
-            files={"c.txt": b"context\n"},
-        )
-        d.docker("volume", "create", rd.NAMED_VOLUME)
-        d.docker(
-            "run", "-d", "--name", rd.RUNNING, "--network", "none", "--stop-timeout", "1",
-            "-v", f"{rd.NAMED_VOLUME}:/named", "-v", "/anon", rd.APP1, "sleep", "3600",
-        )  # fmt: skip
-        d.docker(
-            "exec", rd.RUNNING, "sh", "-c",
-            f"head -c {rd.RUNNING_RW_FILE} /dev/zero > /rw.bin && ln /rw.bin /rw.ln && rm /s.ln"
-            f" && head -c {rd.NAMED_VOLUME_FILE} /dev/zero > /named/n.bin",
-        )  # fmt: skip
-        d.docker(
-            "run", "--name", rd.EXITED, "--network", "none", rd.APP2,
-            "sh", "-c", f"head -c {rd.EXITED_RW_FILE} /dev/zero > /out.bin; seq 1 300",
-        )  # fmt: skip
-        d.docker("create", "--name", rd.CREATED, "--network", "none", rd.APP1, "true")
+        rd.containerd_scenario(d, tar)
         live = build_report(Location(d.root, "--root", Daemon(d.pid, d.root)), Options(jobs=2))
         df = rd.system_df(d)
     planted = _plant(d.root)
