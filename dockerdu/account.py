@@ -215,6 +215,7 @@ def account(
             engine_id=engine_id,
             shared_size_rule=index.shared_rule,
             layers_size=layers_size,
+            size_rule=index.size_rule,
         ),
         images=tuple(images),
         containers=tuple(containers),

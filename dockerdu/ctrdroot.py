@@ -124,14 +124,20 @@ def has_metadata(path: Path) -> bool:
 
 def _managed_has_data(root: Path) -> bool:
     base = root / MANAGED
+    if has_metadata(base):
+        return True
     try:
-        return any(
-            os.listdir(base / e.name / "snapshots")
-            for e in os.scandir(base)
-            if e.name.startswith("io.containerd.snapshotter.v1.")
-        ) or has_metadata(base)
+        names = os.listdir(base)
     except OSError:
         return False
+    for name in names:
+        if name.startswith("io.containerd.snapshotter.v1."):
+            try:
+                if os.listdir(base / name / "snapshots"):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def find_containerd_root(

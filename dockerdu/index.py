@@ -152,6 +152,8 @@ class Index:
     figures: StoreFigures | None = None
     naive_rw_sizes: dict[ContainerID, int] = field(default_factory=dict)
     """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
+    size_rule: str = ""
+    """containerd store: which Docker version's formulas for image Size and LayersSize were followed."""
     containerd_root: ContainerdRoot | None = None
     """containerd store: where its data is and how that was decided."""
     namespaces: Mapping[str, Namespace] = field(default_factory=dict)

@@ -48,6 +48,14 @@ from .readers.layerdb import LayerRecord
 from .readers.volumes import VolumesScan
 
 DANGLING = "moby-dangling@"
+RULE_26 = (
+    "Docker 26.1's (no container config has ImagePlatform, written from 28.0 on): image Size = each "
+    "platform image's present blobs and snapshots; LayersSize = every snapshot's usage"
+)
+RULE_28 = (
+    "Docker 28.2+'s (container configs have ImagePlatform): image Size adds the blobs of attestation "
+    "manifests; LayersSize adds every present blob an image reaches, once"
+)
 EXPIRE_LABEL = "containerd.io/gc.expire"
 TEMPORARY_LABEL = "buildkit/lease.temporary"
 PARENT_LABEL = "org.mobyproject.image.parent"
@@ -174,6 +182,8 @@ def build_containerd_index(
         by_target.setdefault(img.target, []).append(name)
     figures_size: dict[ImageID, tuple[int, int]] = {}
     chain_ids: dict[ImageID, list[str]] = {}
+    rule28 = any(c.image_platform for c in containers.containers.values())
+    index.size_rule = RULE_28 if rule28 else RULE_26
     for target, names in sorted(by_target.items()):
         img = scan.images[names[0]]
         image_id = ImageID(target)
@@ -191,6 +201,8 @@ def build_containerd_index(
                 if d in scan.blobs and d in scan.blob_files
             )
             size += content + sum(usages[k] for k in path(chain[-1] if chain else None))
+        if rule28:
+            size += sum(scan.blobs[d].size for d in img.pseudo_content)
         first = img.manifests[0] if img.manifests else None
         top_path = path(chain_of(first.diff_ids)[-1] if first and first.diff_ids else None)
         listed = bool(img.manifests) and (bool(named) or target not in intermediate)
@@ -282,10 +294,18 @@ def build_containerd_index(
     index.figures = StoreFigures(
         image_sizes=figures_size,
         rw_sizes=rw_sizes,
-        layers_size=sum(usages.values()),
+        layers_size=sum(usages.values()) + (_reached_content(scan) if rule28 else 0),
         used_layers=frozenset(used),
     )
     return index
+
+
+def _reached_content(scan: ContainerdScan) -> int:
+    """Size of every present blob some image's target reaches, each once (28.2+'s ImageDiskUsage)."""
+    reached: set[str] = set()
+    for img in scan.images.values():
+        reached |= img.content
+    return sum(scan.blobs[d].size for d in reached)
 
 
 def _recent(path: str, now: float) -> bool:

@@ -166,6 +166,8 @@ class DockerInfo:
     shared_size_rule: str
     layers_size: int
     """df's LayersSize: layers on the chain of a listed image."""
+    size_rule: str = ""
+    """containerd store: whose formulas image Size and LayersSize follow (they differ by Docker version)."""
 
 
 @dataclass(frozen=True)

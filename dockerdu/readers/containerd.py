@@ -106,6 +106,11 @@ class CtrdImage:
     target: str
     labels: dict[str, str]
     manifests: tuple[Manifest, ...]
+    pseudo_content: tuple[str, ...] = ()
+    """Present blobs (manifest, config, layers) of each attestation or other pseudo-image
+    manifest the target reaches, once per manifest: Docker 27+ counts them in the image's Size."""
+    content: frozenset[str] = frozenset()
+    """Every present blob the target reaches (itself, manifests, configs, layers)."""
 
 
 @dataclass(frozen=True)
@@ -384,8 +389,9 @@ def _resolve_images(blobs_dir: Path, scan: ContainerdScan) -> None:
     """Resolve each image's target into its present, non-attestation platform manifests."""
     for name, image in list(scan.images.items()):
         manifests: list[Manifest] = []
+        walk = _Reached()
         try:
-            manifests = _manifests(blobs_dir, scan, image.target, 0)
+            manifests = _manifests(blobs_dir, scan, image.target, 0, walk)
         except (OSError, ValueError, KeyError, TypeError) as e:
             if not isinstance(e, FileNotFoundError):
                 scan.problems.append(
@@ -395,12 +401,35 @@ def _resolve_images(blobs_dir: Path, scan: ContainerdScan) -> None:
                         f"image {name}: {e}",
                     )
                 )
-        scan.images[name] = CtrdImage(image.name, image.target, image.labels, tuple(manifests))
+        scan.images[name] = CtrdImage(
+            image.name,
+            image.target,
+            image.labels,
+            tuple(manifests),
+            tuple(walk.pseudo),
+            frozenset(walk.content),
+        )
 
 
-def _manifests(blobs_dir: Path, scan: ContainerdScan, digest: str, depth: int) -> list[Manifest]:
+@dataclass
+class _Reached:
+    """What a walk from an image's target reached, besides its platform images."""
+
+    content: set[str] = field(default_factory=set)
+    pseudo: list[str] = field(default_factory=list)
+
+
+def _present(scan: ContainerdScan, digest: str) -> bool:
+    return digest in scan.blobs and digest in scan.blob_files
+
+
+def _manifests(
+    blobs_dir: Path, scan: ContainerdScan, digest: str, depth: int, walk: _Reached, pseudo: bool = False
+) -> list[Manifest]:
     if digest not in scan.blob_files or depth > 4:
         return []
+    if _present(scan, digest):
+        walk.content.add(digest)
     doc = _read_json(blobs_dir, digest)
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
@@ -408,16 +437,21 @@ def _manifests(blobs_dir: Path, scan: ContainerdScan, digest: str, depth: int) -
         out: list[Manifest] = []
         for desc in doc["manifests"]:
             annotations = desc.get("annotations") or {}
-            if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
-                continue
-            out.extend(_manifests(blobs_dir, scan, desc["digest"], depth + 1))
+            attestation = annotations.get("vnd.docker.reference.type") == "attestation-manifest"
+            found = _manifests(blobs_dir, scan, desc["digest"], depth + 1, walk, attestation)
+            if not attestation:
+                out.extend(found)
         return out
     config = doc.get("config")
     if not isinstance(config, dict):
         return []
     layers = doc.get("layers") or []
-    if any(not _is_layer(str(x.get("mediaType", ""))) for x in layers):
-        return []  # an attestation or other pseudo image
+    children = [str(config.get("digest")), *(str(x.get("digest")) for x in layers if isinstance(x, dict))]
+    walk.content.update(d for d in children if _present(scan, d))
+    if pseudo or any(not _is_layer(str(x.get("mediaType", ""))) for x in layers):
+        # an attestation or other pseudo image: its blobs only
+        walk.pseudo.extend(d for d in (digest, *children) if _present(scan, d))
+        return []
     if config["digest"] not in scan.blob_files:
         return []
     cfg = _read_json(blobs_dir, config["digest"])
