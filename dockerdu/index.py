@@ -196,9 +196,10 @@ class Index:
 
     def owner_of(self, relpath: str) -> Owner:
         """The owner of any root-relative path: its deepest marked ancestor's."""
+        lead = "/" if relpath.startswith("/") else ""  # under a system containerd's root
         parts = relpath.strip("/").split("/")
         for i in range(len(parts), 0, -1):
-            mark = self.marks.get("/".join(parts[:i]))
+            mark = self.marks.get(lead + "/".join(parts[:i]))
             if mark is not None and mark.owner is not None:
                 return mark.owner
         return METADATA

@@ -9,6 +9,7 @@ from .index import Index, Owner
 from .readers.containerd import CONTENT, CTRD
 
 BLOBS = f"{CTRD}/{CONTENT}/blobs/sha256/"
+SYSTEM_BLOBS = f"/{CONTENT}/blobs/sha256/"
 
 
 def _images_using(index: Index, chain_id: str) -> list[str]:
@@ -58,6 +59,12 @@ def which(index: Index, root: Path, query: str) -> list[str]:
     """Every owner the query names: an ID (full or prefix, with or without sha256:) or a path."""
     answers: list[str] = []
     rel = _as_relpath(root, query)
+    ctrd = index.containerd_root
+    if rel is None and ctrd is not None and ctrd.path is not None and not ctrd.managed:
+        # A path under a system containerd's root: the index names those by their absolute path.
+        inside = _as_relpath(ctrd.path, query) if os.path.isabs(query) else None
+        if inside is not None:
+            rel = str(ctrd.path) if inside == "." else f"{ctrd.path}/{inside}"
     if rel is not None:
         answers.append(f"{rel}: {describe_owner(index, index.owner_of(rel))}")
         return answers
@@ -90,9 +97,17 @@ def which(index: Index, root: Path, query: str) -> list[str]:
     for rel_mark, mark in index.marks.items():
         if rel_mark.startswith("overlay2/l/") and rel_mark[11:].lower().startswith(q) and mark.owner:
             answers.append(f"{rel_mark}: {describe_owner(index, mark.owner)}")
-        elif rel_mark.startswith(BLOBS) and rel_mark[len(BLOBS) :].startswith(q) and mark.owner:
-            answers.append(f"blob sha256:{rel_mark[len(BLOBS) :]}: {describe_owner(index, mark.owner)}")
+        elif (at := _blob_at(rel_mark)) and rel_mark[at:].startswith(q) and mark.owner:
+            answers.append(f"blob sha256:{rel_mark[at:]}: {describe_owner(index, mark.owner)}")
     return answers
+
+
+def _blob_at(rel: str) -> int:
+    """Where the digest starts in a content-store blob's path (of either root), else 0."""
+    if rel.startswith(BLOBS):
+        return len(BLOBS)
+    at = rel.find(SYSTEM_BLOBS)
+    return at + len(SYSTEM_BLOBS) if rel.startswith("/") and at >= 0 else 0
 
 
 def _as_relpath(root: Path, query: str) -> str | None:

@@ -249,3 +249,32 @@ def test_copy_without_containerd_root_gives_no_false_orphan(host: Host, tmp_path
     missing = [p for p in doc["problems"] if p["kind"] == "containerd_root_missing"]
     assert len(missing) == 1 and "--containerd-root" in missing[0]["reason"]
     assert doc["reclaimable"]["orphans"]["disk"] == doc["totals"]["orphans"]
+
+
+def test_which_and_formats_cover_both_roots(host: Host) -> None:
+    """which answers for a container ID and paths under either root; CSV and Prometheus name both roots."""
+    runner = CliRunner()
+    common = ["--root", str(host.docker_root)]
+    running = next(c for c in host.report.containers if c.name == rd.RUNNING)
+    app1 = next(i for i in host.report.images if rd.APP1 in i.tags)
+    queries = {
+        running.id[:12]: f"writable layer of container {rd.RUNNING}",
+        str(host.ctrd_root / SNAPSHOTS / app1.layers[0].cache_id / "fs"): "of image(s)",
+        str(host.ctrd_root / SNAPSHOTS / host.k8s_dirs[0]): "containerd namespace k8s.io",
+        str(host.ctrd_root / SNAPSHOTS / "9999"): "orphan snapshot_dir_unreferenced",
+        str(host.docker_root / "containers" / running.id / f"{running.id}-json.log"): rd.RUNNING,
+    }
+    for query, words in queries.items():
+        result = runner.invoke(app, ["which", *common, query], catch_exceptions=False)
+        assert result.exit_code == 0, (query, result.output)
+        assert words in result.stdout, (query, result.stdout)
+    csv = runner.invoke(app, ["report", *common, "-f", "csv", "-q", "--no-cache"], catch_exceptions=False)
+    assert csv.exit_code == 0
+    roots = {r.role: r.disk for r in host.report.roots}
+    assert f"root,{host.ctrd_root},{host.ctrd_root},containerd,,{roots['containerd']}," in csv.stdout
+    prom = runner.invoke(
+        app, ["report", *common, "-f", "prometheus", "-q", "--no-cache"], catch_exceptions=False
+    )
+    assert prom.exit_code == 0
+    line = f'dockerdu_root_path_disk_bytes{{path="{host.ctrd_root}",role="containerd"}} {roots["containerd"]}'
+    assert line in prom.stdout.splitlines()
