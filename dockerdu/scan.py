@@ -145,6 +145,16 @@ def separate_root(root: Path, where: ContainerdRoot | None) -> str | None:
     return str(path)
 
 
+def containerd_running(where: ContainerdRoot) -> bool:
+    """Whether a containerd runs on a system containerd's root: its other clients (a kubelet)
+    may be pulling or unpacking, so what changed lately is in flight, never an orphan."""
+    from .ctrdroot import running_containerds
+
+    if where.managed or where.path is None:
+        return False
+    return any(_resolve(c.root) == _resolve(where.path) for c in running_containerds())
+
+
 def _containerd_index(location: Location, store: Store, now: float, where: ContainerdRoot) -> Index:
     # Imported here: most roots are graphdriver roots, and start-up counts in a short run.
     from .index_containerd import SnapshotUsage, build_containerd_index
@@ -153,6 +163,7 @@ def _containerd_index(location: Location, store: Store, now: float, where: Conta
     containers = read_containers(root / "containers")
     volumes = read_volumes(root / "volumes")
     ctrd = _read_store(root, store, where)
+    ctrd_live = containerd_running(where)
     sizes = SnapshotUsage(str(root), ctrd)
     buildkit = read_build_cache(root / "buildkit" / f"containerd-{store.driver}", (), sizes)
     try:
@@ -169,11 +180,16 @@ def _containerd_index(location: Location, store: Store, now: float, where: Conta
         engine_id=os.path.lexists(root / "engine-id"),
         unused_paths=store.unused,
         now=now,
-        daemon_running=location.daemon is not None,
+        daemon_running=location.daemon is not None or ctrd_live,
         sizes=sizes,
     )
     index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
     index.containerd_root = where
+    if ctrd_live and location.daemon is None:
+        index.notes.append(
+            f"containerd was running on {where.path} during the scan: anything of its store changed "
+            "in the last hour and referenced by nothing is reported as in flight"
+        )
     index.namespaces = ctrd.namespaces
     if not ctrd.readable and not where.managed:
         index.incomplete |= {
