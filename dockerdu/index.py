@@ -35,11 +35,19 @@ KNOWN_TOP = frozenset(
     {
         "image", "overlay2", "containers", "volumes", "network", "plugins", "swarm",
         "trust", "runtimes", "tmp", "tmp-old", "engine-id", "buildkit", "containerd", "rootfs",
-        "vfs", "fuse-overlayfs", "btrfs", "zfs",
+        "vfs", "fuse-overlayfs", "btrfs", "zfs", "overlay", "aufs",
     }
 )  # fmt: skip
-NAIVE_DIFF_DRIVERS = frozenset({"vfs", "fuse-overlayfs"})
+NAIVE_DIFF_DRIVERS = frozenset({"vfs", "fuse-overlayfs", "overlay"})
 """Graphdrivers whose container SizeRw is Docker's naive diff against the image, not a walk."""
+LINKLESS_DRIVERS = frozenset({"vfs", "overlay", "aufs"})
+"""Graphdrivers with no `l/` short links and no `link`/`lower` files (overlay: `lower-id`;
+aufs: `layers/`)."""
+LAYER_ROOTS = {"vfs": "vfs/dir", "aufs": "aufs/diff"}
+"""Root-relative dir of the layer dirs, where it is not the driver's own dir."""
+AUFS_SIDE_DIRS = ("aufs/layers", "aufs/mnt")
+"""Beside each `aufs/diff/<id>`, aufs keeps its parents list `aufs/layers/<id>` and its
+mount point `aufs/mnt/<id>`."""
 
 
 class Owner(NamedTuple):
@@ -162,7 +170,7 @@ class Index:
     @property
     def layer_root(self) -> str:
         """Root-relative dir holding the graphdriver's layer dirs (`overlay2`, `vfs/dir`)."""
-        return "vfs/dir" if self.driver == "vfs" else self.driver
+        return LAYER_ROOTS.get(self.driver, self.driver)
 
     @property
     def rw_size_walkable(self) -> bool:
@@ -443,7 +451,7 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
         if container_id in index.containers:
             owner = Owner("containers", container_id)
             if index.rw_size_walkable:
-                index.mark(f"{index.layer_root}/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
+                index.mark(_diff_of(index, mount.mount_id), size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = UNATTRIBUTED
         elif daemon_running and (
@@ -557,12 +565,35 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
                 owner = UNATTRIBUTED
             index.dir_owner[name] = owner
         sized = owner.category in ("images", "build_cache")
-        if index.driver == "vfs":  # a vfs layer dir is the whole tree, no diff/ inside
-            index.mark(f"{index.layer_root}/{name}", owner, f"layer:{name}" if sized else None)
-        else:
-            index.mark(f"{index.layer_root}/{name}", owner)
-            if sized:
-                index.mark(f"{index.layer_root}/{name}/diff", size_key=f"layer:{name}")
+        diff = _diff_of(index, name)
+        whole = diff == f"{index.layer_root}/{name}"
+        rel = f"{index.layer_root}/{name}"
+        kept = index.marks.get(rel)  # aufs: a container's whole dir is its SizeRw area
+        index.mark(rel, owner, f"layer:{name}" if sized and whole else kept.size_key if kept else None)
+        if sized and not whole:
+            index.mark(diff, size_key=f"layer:{name}")
+        if index.driver == "aufs":
+            _mark_aufs_side(index, name, owner)
+
+
+def _diff_of(index: Index, name: str) -> str:
+    """The part of a layer dir that Docker sizes: `diff/` on overlay2 and fuse-overlayfs; the
+    whole dir on vfs (a full tree), aufs (`aufs/diff/<id>` is the diff) and overlay (`root/`
+    or `upper/` with `work/`; its sizes come from layerdb and the naive diff)."""
+    if index.driver in ("vfs", "aufs", "overlay"):
+        return f"{index.layer_root}/{name}"
+    return f"{index.layer_root}/{name}/diff"
+
+
+def _mark_aufs_side(index: Index, name: str, owner: Owner) -> None:
+    """aufs/layers/<id> and aufs/mnt/<id> belong to whoever owns aufs/diff/<id>; an orphan takes them."""
+    side = [f"{d}/{name}" for d in AUFS_SIDE_DIRS]
+    for rel in side:
+        index.mark(rel, owner)
+    if owner.category == "orphans":
+        for i, orphan in enumerate(index.orphans):
+            if orphan.path == owner.key:
+                index.orphans[i] = Orphan(orphan.kind, orphan.path, orphan.reason, (*orphan.paths, *side))
 
 
 def _being_removed(index: Index, scans: Scans, now: float, daemon_running: bool) -> frozenset[str]:
@@ -674,7 +705,7 @@ def _check_link_files(index: Index, scans: Scans, removing: frozenset[str]) -> N
 
     Not of the dirs of containers being removed: they lose their files one by one.
     """
-    if index.driver == "vfs":  # full copies: no links, no lower layers
+    if index.driver in LINKLESS_DRIVERS:  # vfs, overlay, aufs: no links, no lower files
         return
     ov = scans.overlay2
     needs_lower: set[str] = {

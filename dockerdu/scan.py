@@ -17,7 +17,17 @@ from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
-from .index import IN_FLIGHT, METADATA, NAIVE_DIFF_DRIVERS, Index, Mark, Owner, Scans, build_index
+from .index import (
+    IN_FLIGHT,
+    LAYER_ROOTS,
+    METADATA,
+    NAIVE_DIFF_DRIVERS,
+    Index,
+    Mark,
+    Owner,
+    Scans,
+    build_index,
+)  # fmt: skip
 from .locate import (
     Location,
     Store,
@@ -64,7 +74,7 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
     """Run every reader over `root`."""
     store = root / "image" / driver
     rel = f"image/{driver}"
-    layer_root = "vfs/dir" if driver == "vfs" else driver
+    layer_root = LAYER_ROOTS.get(driver, driver)
     references, ref_problems = read_references(store, rel)
     imagedb = read_imagedb(store, rel)
     chains = {c for image in imagedb.images.values() for c in chain_ids(image.diff_ids)}
@@ -268,9 +278,13 @@ def _read_and_join(location: Location, store: Store, now: float) -> Index:
     return index
 
 
-def _naive_diff_dirs(index: Index, scans: Scans, mount: MountRecord) -> tuple[str, list[str]] | None:
+def _naive_diff_dirs(
+    index: Index, scans: Scans, mount: MountRecord, root: Path
+) -> tuple[str, list[str]] | None:
     """The writable tree of a container and its parent's trees (topmost first), root-relative."""
     ov = scans.overlay2
+    if index.driver == "overlay":
+        return _overlay_diff_dirs(index, scans, mount, root)
     if index.driver == "vfs":  # full trees: the parent is the init layer's tree
         if mount.init_id is None or mount.mount_id not in ov.dirs or mount.init_id not in ov.dirs:
             return None
@@ -284,15 +298,40 @@ def _naive_diff_dirs(index: Index, scans: Scans, mount: MountRecord) -> tuple[st
     return f"{index.layer_root}/{layer_dir.name}/diff", [f"{index.layer_root}/{t}/diff" for t in targets]
 
 
+def _overlay_diff_dirs(
+    index: Index, scans: Scans, mount: MountRecord, root: Path
+) -> tuple[str, list[str]] | None:
+    """overlay (v1): the container's `upper/` over `<lower-id>/root`, against its init layer's.
+
+    At create the container copies the init layer's `upper/` (times kept) and its
+    `lower-id`; an init layer made over an image layer has `upper/` and `lower-id`
+    naming that layer, whose `root/` is the whole image tree (hard links to its parents').
+    """
+    ov = scans.overlay2
+    base = index.layer_root
+    if mount.init_id is None or mount.mount_id not in ov.dirs or mount.init_id not in ov.dirs:
+        return None
+    try:
+        lower_id = (root / base / mount.mount_id / "lower-id").read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lower_id or "/" in lower_id or lower_id not in ov.dirs:
+        return None
+    lowers = [f"{base}/{lower_id}/root"]
+    if lower_id != mount.init_id:
+        lowers.insert(0, f"{base}/{mount.init_id}/upper")
+    return f"{base}/{mount.mount_id}/upper", lowers
+
+
 def _read_naive_rw_sizes(index: Index, scans: Scans, root: Path) -> None:
     """SizeRw of each container on fuse-overlayfs or vfs: its tree compared with its parent's.
 
     A container whose writable dir, `lower` file or lower layers cannot be read keeps
     rw_size null (with a note when a dir could not be read).
     """
-    overlay = index.driver != "vfs"
+    overlay = index.driver != "vfs"  # overlay and fuse-overlayfs: an upper dir over lowers
     for cid, view in index.containers.items():
-        dirs = _naive_diff_dirs(index, scans, view.mount) if view.mount is not None else None
+        dirs = _naive_diff_dirs(index, scans, view.mount, root) if view.mount is not None else None
         if dirs is None:
             continue
         upper, lowers = dirs
