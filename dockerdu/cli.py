@@ -316,6 +316,7 @@ def image(
         int, typer.Option("--offenders", min=0, help="List the N largest hidden (wasted) paths.")
     ] = DEFAULT_OFFENDERS,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Full instructions and image IDs.")] = False,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Why an image is big: its layers, the instruction behind each, shared and wasted bytes."""
@@ -326,16 +327,9 @@ def image(
 
         if fmt not in (OutputFormat.table, OutputFormat.json):
             raise UsageError(f"dockerdu image has no {fmt.value} form; use table or json")
-        from .locate import detect_store
-
         location = _located(root)
-        if detect_store(location.root).store == "containerd":
-            raise UsageError(
-                f"dockerdu image reads graphdriver stores only; {location.root} holds the containerd "
-                "image store (dockerdu report and dockerdu which read it)"
-            )
         try:
-            doc = image_doc(location, refs, top=top, offenders=offenders)
+            doc = image_doc(location, refs, top=top, offenders=offenders, containerd_root=containerd_root)
         except RefError as e:
             _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
         sys.stdout.write(

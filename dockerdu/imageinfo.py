@@ -39,7 +39,7 @@ from typing import Any
 
 from . import __version__
 from .fsread import ReadError, list_dir, parse_json, read_bytes
-from .ids import ChainID, ImageID
+from .ids import ChainID, ContainerID, ImageID
 from .imagedefaults import DEFAULT_OFFENDERS
 from .index import ImageView, Index
 from .locate import Location
@@ -296,8 +296,13 @@ def read_history(store: Path, image_id: ImageID) -> list[tuple[str | None, str, 
     Read as the imagedb reader reads configs (`fsread`, its digest checked); an
     absent `history` is an empty list; a damaged file raises ReadError.
     """
-    data = read_bytes(store / "imagedb" / "content" / "sha256" / image_id[7:])
-    if "sha256:" + hashlib.sha256(data).hexdigest() != image_id:
+    return read_config_history(store / "imagedb" / "content" / "sha256" / image_id[7:], image_id)
+
+
+def read_config_history(path: Path, digest: str) -> list[tuple[str | None, str, str, bool]]:
+    """`read_history` of the image config at `path` (an imagedb file or a content-store blob)."""
+    data = read_bytes(path)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise ReadError("does not match its digest (truncated or altered)")
     doc = parse_json(data)
     if not isinstance(doc, dict):
@@ -699,7 +704,9 @@ def _lstat_dir(path: str) -> os.stat_result | None:
     return st if stat.S_ISDIR(st.st_mode) else None
 
 
-def _walk_rest(layer_dir: str, acc: _Layer, skip: frozenset[str], problems: list[Problem]) -> None:
+def _walk_rest(
+    layer_dir: str, acc: _Layer, skip: frozenset[str], problems: list[Problem], content: str = "diff"
+) -> None:
     """Allocated bytes of overlay2/<cache-id> outside diff/ (the dir itself, link, lower, work/ ...)."""
     try:
         st = os.lstat(layer_dir)
@@ -722,7 +729,7 @@ def _walk_rest(layer_dir: str, acc: _Layer, skip: frozenset[str], problems: list
             continue
         with it:
             for entry in it:
-                if first and entry.name == "diff":
+                if first and entry.name == content:
                     continue
                 try:
                     est = entry.stat(follow_symlinks=False)
@@ -754,6 +761,8 @@ class LayerPlace:
 
     dir: str
     links: tuple[str, ...] = ()
+    content: str = "diff"
+    """The subdir holding the layer's files: `diff` (overlay2), `fs` (a containerd snapshot)."""
 
 
 def _link_blocks(link: str, acc: _Layer, problems: list[Problem]) -> int:
@@ -788,7 +797,7 @@ def walk_layers(
     diffs: list[str | None] = []
     for p in places:
         ok = p is not None and _lstat_dir(p.dir) is not None
-        diffs.append(os.path.join(p.dir, "diff") if p is not None and ok else None)
+        diffs.append(os.path.join(p.dir, p.content) if p is not None and ok else None)
     walk = _Walk(diffs, top, offenders, skip, dev)
     walk.run()
     out: list[LayerWalk | None] = []
@@ -798,7 +807,7 @@ def walk_layers(
             continue
         diff_st = _lstat_dir(diff)
         acc.disk += diff_st.st_blocks * BLOCK if diff_st is not None else 0
-        _walk_rest(place.dir, acc, skip, walk.problems)
+        _walk_rest(place.dir, acc, skip, walk.problems, place.content)
         for link in place.links:
             acc.disk += _link_blocks(link, acc, walk.problems)
         tops = tuple(TopPath(path or "/", kind, size, disk) for size, disk, path, kind in acc.top.largest())
@@ -867,12 +876,24 @@ def _pruned_with(index: Index, image_id: ImageID) -> list[ImageID]:
         current = parent
 
 
+def _container_tops(index: Index) -> dict[ContainerID, ChainID | None]:
+    """Container ID -> the image layer its writable layer sits on (the graphdriver's layerdb
+    mount parent; on the containerd store, the parent of its `<id>-init` snapshot)."""
+    tops: dict[ContainerID, ChainID | None] = {}
+    for cid, view in index.containers.items():
+        if view.mount is not None:
+            tops[cid] = view.mount.parent
+        elif index.store == "containerd":
+            init = index.layers.get(ChainID(f"{cid}-init")) or index.layers.get(ChainID(cid))
+            tops[cid] = init.parent if init is not None else None
+    return tops
+
+
 def _container_names(index: Index) -> dict[ChainID, list[str]]:
     names: dict[ChainID, list[str]] = {}
-    for cid, view in index.containers.items():
-        if view.mount is None:
-            continue
-        for c in _ancestors(index, [view.mount.parent]):
+    for cid, top in _container_tops(index).items():
+        view = index.containers[cid]
+        for c in _ancestors(index, [top]):
             names.setdefault(c, []).append(view.record.name or cid[:12])
     return names
 
@@ -899,16 +920,40 @@ class _Shared:
     links: dict[str, list[str]]
 
 
+def _place(index: Index, root: Path, cache_id: str, shared: _Shared) -> LayerPlace:
+    if index.store == "containerd":
+        # Imported here: most roots are graphdriver roots.
+        from .readers.containerd import snapshotter_dir
+
+        base = index.containerd_root
+        ctrd = "containerd/daemon" if base is None or base.managed or base.path is None else str(base.path)
+        return LayerPlace(str(root / snapshotter_dir(index.driver, ctrd) / "snapshots" / cache_id), (), "fs")
+    return LayerPlace(str(root / index.driver / cache_id), tuple(shared.links.get(cache_id, ())))
+
+
 def _history(
-    index: Index, root: Path, image_id: ImageID, layers: int
+    index: Index, root: Path, image_id: ImageID, chain: Sequence[ChainID]
 ) -> tuple[tuple[HistoryEntry, ...], list[int | None], list[Problem]]:
+    config = index.image_configs.get(image_id)
+    if config is not None:  # containerd store: the config blob; the chain may hold -init snapshots
+        rel, digest = config
+        real = [n for n, c in enumerate(chain) if c in index.image_layers.get(image_id, frozenset())]
+        try:
+            raw = read_config_history(root / rel, digest)
+        except ReadError as e:
+            return (), [None] * len(chain), [Problem("metadata_unreadable", rel, f"image config {e}")]
+        entries, matched, note = match_history(raw, len(real))
+        per_layer: list[int | None] = [None] * len(chain)
+        for n, h in zip(real, matched, strict=True):
+            per_layer[n] = h
+        return entries, per_layer, [Problem("history_mismatch", rel, note)] if note else []
     store = root / "image" / index.driver
     rel = f"image/{index.driver}/imagedb/content/sha256/{image_id[7:]}"
     try:
         raw = read_history(store, image_id)
     except ReadError as e:
-        return (), [None] * layers, [Problem("metadata_unreadable", rel, f"image config {e}")]
-    entries, per_layer, note = match_history(raw, layers)
+        return (), [None] * len(chain), [Problem("metadata_unreadable", rel, f"image config {e}")]
+    entries, per_layer, note = match_history(raw, len(chain))
     problems = [Problem("history_mismatch", rel, note)] if note else []
     return entries, per_layer, problems
 
@@ -938,24 +983,19 @@ def analyze_image(
         index,
         [
             *(v.chain[-1] for i, v in loaded.items() if i not in gone and v.chain),
-            *(view_.mount.parent for view_ in index.containers.values() if view_.mount is not None),
+            *_container_tops(index).values(),
             *(c for c in index.layers if c not in in_chain),
             *shared.build_cache,
         ],
     )
-    container_layers = _ancestors(
-        index, [v.mount.parent for v in index.containers.values() if v.mount is not None]
-    )
+    container_layers = _ancestors(index, _container_tops(index).values())
 
     records = [index.layers[c] for c in chain]
-    places = [
-        LayerPlace(str(root / index.driver / r.cache_id), tuple(shared.links.get(r.cache_id, ())))
-        for r in records
-    ]
+    places = [_place(index, root, r.cache_id, shared) for r in records]
     walks, waste_walk, walk_problems = walk_layers(
         places, top=top, offenders=offenders, skip=shared.skip, dev=shared.dev
     )
-    history, per_layer, problems = _history(index, root, image_id, len(chain))
+    history, per_layer, problems = _history(index, root, image_id, chain)
     prefix = str(root).rstrip("/") + "/"
     problems += [
         Problem(p.kind, p.path.removeprefix(prefix) if p.path.startswith(prefix) else p.path, p.reason)
@@ -993,6 +1033,8 @@ def analyze_image(
 
     size = sum(r.size or 0 for r in records)
     shared_size = sum(r.size or 0 for c, r in zip(chain, records, strict=True) if refs.get(c, 0) > 1)
+    if index.figures is not None and image_id in index.figures.image_sizes:
+        size, shared_size = index.figures.image_sizes[image_id]  # containerd: blobs and snapshots
     disks = [layer.disk for layer in layers]
     disk = None if any(d is None for d in disks) else sum(d for d in disks if d is not None)
     unique_disk: int | None = None
@@ -1049,15 +1091,18 @@ def analyze_images(
 ) -> list[ImageInfo]:
     """Analyse each (REF, image ID) from `resolve_refs`."""
     root = Path(os.path.abspath(root))
+    where = index.containerd_root
+    # A system containerd's root holds the layers: its own file system is the one counted.
+    layers_root = where.path if where is not None and where.path is not None and not where.managed else root
     try:
-        dev: int | None = os.lstat(root).st_dev
+        dev: int | None = os.lstat(layers_root).st_dev
     except OSError:
         dev = None
     shared = _Shared(
         all_images=os.path.lexists(root / "engine-id"),
         containers=_container_names(index),
         build_cache=_build_cache_layers(index),
-        skip=mount_points(str(root)),
+        skip=mount_points(str(root)) | mount_points(str(layers_root)),
         dev=dev,
         links=_short_links(root / index.driver),
     )
@@ -1083,11 +1128,16 @@ __all__ = [
 
 
 def image_doc(
-    location: Location, refs: Sequence[str], *, top: int = 0, offenders: int = DEFAULT_OFFENDERS
+    location: Location,
+    refs: Sequence[str],
+    *,
+    top: int = 0,
+    offenders: int = DEFAULT_OFFENDERS,
+    containerd_root: Path | None = None,
 ) -> ImageDoc:
     """Read the root, resolve every REF (RefError names the bad ones), analyse each image."""
     now = time.time()
-    index = index_root(location, Options(), now)
+    index = index_root(location, Options(containerd_root=containerd_root), now)
     resolved = resolve_refs(index, refs)
     images = analyze_images(index, location.root, resolved, top=top, offenders=offenders)
     return ImageDoc(

@@ -160,6 +160,11 @@ class Index:
     figures: StoreFigures | None = None
     naive_rw_sizes: dict[ContainerID, int] = field(default_factory=dict)
     """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
+    image_configs: dict[ImageID, tuple[str, str]] = field(default_factory=dict)
+    """containerd store: image ID -> (path of its config blob, the config's digest)."""
+    image_layers: dict[ImageID, frozenset[ChainID]] = field(default_factory=dict)
+    """containerd store: image ID -> the chain IDs of its diff IDs (its chain also holds the
+    `-init` snapshots classic builds commit over)."""
     size_rule: str = ""
     """containerd store: which Docker version's formulas for image Size and LayersSize were followed."""
     containerd_root: ContainerdRoot | None = None

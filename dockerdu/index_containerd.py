@@ -223,6 +223,10 @@ def build_containerd_index(
         )
         figures_size[image_id] = (size, 0)
         chain_ids[image_id] = chains
+        if first is not None:
+            config = f"{scan.base}/{CONTENT}/blobs/sha256/{first.config[7:]}"
+            index.image_configs[image_id] = (config, first.config)
+            index.image_layers[image_id] = frozenset(ChainID(c) for c in chain_of(first.diff_ids))
     refs: dict[str, int] = {}
     for image_id, view in index.images.items():
         if view.listed:

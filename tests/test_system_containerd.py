@@ -278,3 +278,28 @@ def test_which_and_formats_cover_both_roots(host: Host) -> None:
     assert prom.exit_code == 0
     line = f'dockerdu_root_path_disk_bytes{{path="{host.ctrd_root}",role="containerd"}} {roots["containerd"]}'
     assert line in prom.stdout.splitlines()
+
+
+def test_image_reads_the_snapshots(host: Host) -> None:
+    """`dockerdu image` on the containerd store: per-layer instruction, size, disk and sharing."""
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["image", "--root", str(host.docker_root), rd.APP1, "-f", "json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    [img] = json.loads(result.stdout)["images"]
+    api = next(i for i in host.df["Images"] if rd.APP1 in (i["RepoTags"] or []))
+    assert (img["id"], img["size"], img["shared_size"]) == (api["Id"], api["Size"], api["SharedSize"])
+    layers = img["layers"]
+    snapshots = host.ctrd_root / SNAPSHOTS
+    for layer in layers:
+        assert layer["disk"] == rd.du_bytes(snapshots / layer["cache_id"]), layer["chain_id"]
+    made = [layer["created_by"] or "" for layer in layers]
+    assert any(f"head -c {rd.SHARED_FILE}" in m for m in made)
+    assert any(f"head -c {rd.APP1_FILE}" in m for m in made)
+    shared = next(layer for layer in layers if f"head -c {rd.SHARED_FILE}" in (layer["created_by"] or ""))
+    assert rd.APP2 in shared["shared_with"]
+    assert shared["containers"]  # dd-running and dd-created sit on it
+    own = next(layer for layer in layers if f"head -c {rd.APP1_FILE}" in (layer["created_by"] or ""))
+    assert own["files"] and own["size"] >= rd.APP1_FILE
+    assert not [p for p in img["problems"] if p["kind"] != "history_mismatch"]
