@@ -137,7 +137,27 @@ def _read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdSc
             )
         )
         return scan
-    return read_containerd(root, store.driver, separate_root(root, where) or _inside(root, where.path))
+    scan = read_containerd(root, store.driver, separate_root(root, where) or _inside(root, where.path))
+    if not scan.docker_namespace and _entries(root / "containers"):
+        # Another containerd's root (a kubelet's only?): nothing in it can prove a Docker orphan.
+        scan.readable = False
+        scan.problems.append(
+            Problem(
+                "containerd_root_missing",
+                str(where.path),
+                f"{where.path} holds no Docker namespace (moby) while the containers use the containerd "
+                "image store: not the containerd this Docker used? No image, writable-layer or "
+                "build-cache figure, no orphan claimed; pass --containerd-root with the right root",
+            )
+        )
+    return scan
+
+
+def _entries(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def _inside(root: Path, path: Path) -> str:

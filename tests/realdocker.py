@@ -618,10 +618,12 @@ class PrivateDaemon:
             self.containerd_state = None
 
     def ctr(self, namespace: str, *args: str, timeout: float = 120) -> str:
-        """Run `ctr` of this version against the system containerd, in `namespace`."""
+        """Run `ctr` of this version against the daemon's containerd (system or managed), in `namespace`."""
         prefix = prefix_of(self.version)
         assert prefix is not None
-        cmd = [str(prefix / "usr/bin/ctr"), "-a", str(self.containerd_sock), "-n", namespace, *args]
+        managed = self.exec_root / "containerd/containerd.sock"
+        sock = self.containerd_sock if self.system_containerd else managed
+        cmd = [str(prefix / "usr/bin/ctr"), "-a", str(sock), "-n", namespace, *args]
         r = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
         if r.returncode != 0:
             out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")

@@ -77,6 +77,7 @@ def ctrd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Root]:
         old.docker("import", "--change", 'CMD ["sh"]', str(tar), "dd-old:1")
     with rd.PrivateDaemon("26.1", base, config=CONTAINERD_CONFIG) as d:
         rd.containerd_scenario(d, tar)
+        rd.import_into_namespace(d, "k8s.io", "dd-k8s:1", 1_000_000)
         live = build_report(Location(d.root, "--root", Daemon(d.pid, d.root)), Options(jobs=2))
         df = rd.system_df(d)
     planted = _plant(d.root)
@@ -149,6 +150,18 @@ def test_totals_reconcile_with_du(ctrd: Root) -> None:
     ]
     assert sum(p or 0 for p in parts) == t.root_disk == rd.du_bytes(ctrd.root)
     assert t.image_content and t.images and t.build_cache and t.containers
+
+
+def test_other_namespace_is_not_an_orphan(ctrd: Root) -> None:
+    """An image only k8s.io holds, in the managed containerd: a line under other, no orphan."""
+    scan = read_containerd(ctrd.root)
+    dirs = sorted(i for i, ns in scan.foreign_snapshots.items() if ns == "k8s.io")
+    assert dirs
+    [ns] = [n for n in ctrd.report.namespaces if n.name == "k8s.io"]
+    assert any("dd-k8s:1" in name for name in ns.images)
+    assert ns.disk >= rd.du_bytes(*(ctrd.root / SNAPSHOTS / i for i in dirs)) > 1_000_000
+    orphaned = {p for o in ctrd.report.orphans for p in o.paths}
+    assert not [i for i in dirs if f"{SNAPSHOTS}/{i}" in orphaned]
 
 
 def test_planted_garbage_found_and_nothing_else(ctrd: Root) -> None:

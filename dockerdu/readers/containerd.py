@@ -164,6 +164,8 @@ class ContainerdScan:
     """Snapshot dir id -> the other namespace whose snapshot it is (e.g. `k8s.io`)."""
     namespaces: dict[str, Namespace] = field(default_factory=dict)
     """Every namespace of meta.db but Docker's, with what it holds."""
+    docker_namespace: bool = True
+    """meta.db has Docker's namespace (`moby`); False when it exists without one."""
     problems: list[Problem] = field(default_factory=list)
     readable: bool = True
 
@@ -310,6 +312,7 @@ def _read_meta(path: Path, scan: ContainerdScan) -> None:
                 )
         ns = _sub(v1, NAMESPACE)
         if ns is None:
+            scan.docker_namespace = False
             return
         for raw_name, b in (_sub(ns, b"images") or _EMPTY).items():
             target = b.bucket(b"target") if isinstance(b, Bucket) else None
