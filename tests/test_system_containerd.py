@@ -217,7 +217,7 @@ def test_given_containerd_root_in_json_and_table(host: Host, tmp_path: Path) -> 
     assert {(o["kind"], o["path"]) for o in doc["orphans"]} == host.planted | _temporary_leases(host)
     table = runner.invoke(app, [*args, "--no-cache"], catch_exceptions=False)
     assert table.exit_code == 0
-    assert f"containerd root: {host.ctrd_root}" in table.stdout
+    assert f"containerd   {host.ctrd_root}  (root; --containerd-root; " in table.stdout
 
 
 def test_copy_without_containerd_root_gives_no_false_orphan(host: Host, tmp_path: Path) -> None:

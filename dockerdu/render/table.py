@@ -30,11 +30,14 @@ def _section(title: str, body: list[str]) -> list[str]:
 def render_header(report: Report) -> list[str]:
     """Where the figures come from."""
     lines = [f"Docker root  {display(report.root)}  ({display(report.root_source)}; store {report.store})"]
-    if report.store == "containerd":
-        where = display(report.containerd_root or "not found")
+    ctrd = report.containerd_root
+    if report.store == "containerd" and ctrd is None:
+        lines.append("containerd   root not found (pass --containerd-root): image figures unknown")
+    elif report.store == "containerd" and ctrd is not None:
         disks = {r.path: r.disk for r in report.roots if r.role == "containerd"}
-        disk = f"; {human(disks[report.containerd_root])}" if report.containerd_root in disks else ""
-        lines.append(f"containerd root: {where}  ({display(report.containerd_root_source or '')}{disk})")
+        disk = f"; {human(disks[ctrd])}" if ctrd in disks else ""
+        source = display(report.containerd_root_source or "")
+        lines.append(f"containerd   {display(ctrd)}  (root; {source}{disk})")
     d = report.docker
     state = f"running (pid {d.daemon_pid})" if d.daemon_running else "not running"
     lines.append(f"dockerd      {state}; SharedSize counted over {d.shared_size_rule}")
