@@ -920,6 +920,10 @@ class _Shared:
     links: dict[str, list[str]]
 
 
+INIT_COMMENT = "init layer of a classic build's container"
+"""containerd store: a `<id>-init` snapshot the classic builder committed a step over."""
+
+
 def _place(index: Index, root: Path, cache_id: str, shared: _Shared) -> LayerPlace:
     if index.store == "containerd":
         # Imported here: most roots are graphdriver roots.
@@ -1017,9 +1021,9 @@ def analyze_image(
                 chain_id=c,
                 diff_id=r.diff_id,
                 cache_id=r.cache_id,
-                created_by=entry.created_by if entry else None,
+                created_by=entry.created_by if entry else "" if c.endswith("-init") else None,
                 created=entry.created if entry else None,
-                comment=entry.comment if entry else None,
+                comment=entry.comment if entry else INIT_COMMENT if c.endswith("-init") else None,
                 size=r.size,
                 disk=w.disk if w is not None else None,
                 files=w.files if w is not None else None,
