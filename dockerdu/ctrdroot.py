@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from .locate import DAEMON_JSON, Daemon, _flag
+from .locate import DAEMON_JSON, Daemon, _flag, _resolve
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -143,7 +143,14 @@ def _managed_has_data(root: Path) -> bool:
 def find_containerd_root(
     root: Path, given: Path | None, given_source: str, daemon: Daemon | None
 ) -> ContainerdRoot:
-    """Decide which containerd root holds the images of the Docker root `root`."""
+    """Decide which containerd root holds the images of the Docker root `root` (its path resolved)."""
+    found = _find(root, given, given_source, daemon)
+    if found.path is None or found.managed:
+        return found
+    return ContainerdRoot(_resolve(found.path), found.source)
+
+
+def _find(root: Path, given: Path | None, given_source: str, daemon: Daemon | None) -> ContainerdRoot:
     if given is not None:
         path = given.absolute()
         if _same(path, root / MANAGED):

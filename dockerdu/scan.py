@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psutil
 
@@ -17,27 +15,9 @@ from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
-from .index import (
-    IN_FLIGHT,
-    LAYER_ROOTS,
-    METADATA,
-    NAIVE_DIFF_DRIVERS,
-    Index,
-    Mark,
-    Owner,
-    Scans,
-    build_index,
-)  # fmt: skip
-from .locate import (
-    Location,
-    Store,
-    _resolve,
-    containerd_in_use,
-    containerd_store,
-    detect_store,
-    graph_drivers,
-)
-from .measure import Measurement, Progress, Tally, measure
+from .index import IN_FLIGHT, LAYER_ROOTS, METADATA, NAIVE_DIFF_DRIVERS, Index, Owner, Scans, build_index
+from .locate import Location, Store, containerd_in_use, containerd_store, detect_store, graph_drivers
+from .measure import Progress, measure
 from .model import Orphan, Problem
 from .naivediff import naive_diff_size
 from .readers.buildkit import read_build_cache
@@ -46,11 +26,8 @@ from .readers.imagedb import read_imagedb, read_references
 from .readers.layerdb import MountRecord, read_layerdb
 from .readers.overlay2 import read_overlay2
 from .readers.volumes import read_volumes
-from .report import FileSystem, Report, RootReport
-
-if TYPE_CHECKING:
-    from .ctrdroot import ContainerdRoot
-    from .readers.containerd import ContainerdScan
+from .report import FileSystem, Report
+from .roots import measure_containerd_root
 
 
 @dataclass(frozen=True)
@@ -111,125 +88,6 @@ def all_problems(scans: Scans) -> list[Problem]:
     ]
 
 
-def _read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdScan:
-    """The containerd store's records, or an unreadable scan naming what is missing."""
-    from .ctrdroot import has_metadata
-    from .readers.containerd import CTRD, ContainerdScan, read_containerd
-
-    if where.managed:
-        return read_containerd(root, store.driver)
-    if where.path is None or not has_metadata(where.path):
-        missing = (
-            "its root was not found"
-            if where.path is None
-            else f"{where.path} holds no containerd metadata (io.containerd.metadata.v1.bolt/meta.db)"
-        )
-        scan = ContainerdScan(store.driver, CTRD if where.path is None else str(where.path))
-        scan.readable = False
-        scan.problems.append(
-            Problem(
-                "containerd_root_missing",
-                str(where.path) if where.path is not None else "containers",
-                f"the containers use the containerd image store ({store.driver}) but {missing}: "
-                "images, writable layers and build cache are unknown and no container, volume or "
-                "cache is called an orphan; pass --containerd-root with containerd's root "
-                "(e.g. /var/lib/containerd)",
-            )
-        )
-        return scan
-    scan = read_containerd(root, store.driver, separate_root(root, where) or _inside(root, where.path))
-    if not scan.docker_namespace and _entries(root / "containers"):
-        # Another containerd's root (a kubelet's only?): nothing in it can prove a Docker orphan.
-        scan.readable = False
-        scan.problems.append(
-            Problem(
-                "containerd_root_missing",
-                str(where.path),
-                f"{where.path} holds no Docker namespace (moby) while the containers use the containerd "
-                "image store: not the containerd this Docker used? No image, writable-layer or "
-                "build-cache figure, no orphan claimed; pass --containerd-root with the right root",
-            )
-        )
-    return scan
-
-
-def _entries(path: Path) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
-
-
-def _inside(root: Path, path: Path) -> str:
-    return os.path.relpath(path, root)
-
-
-def separate_root(root: Path, where: ContainerdRoot | None) -> str | None:
-    """The containerd root as an absolute path when it lies outside the Docker root `root`
-    (a system containerd's root): walked as a root of its own. None: none, or inside `root`."""
-    if where is None or where.managed or where.path is None:
-        return None
-    path = _resolve(where.path)
-    if path == _resolve(root) or _resolve(root) in path.parents:
-        return None
-    return str(path)
-
-
-def containerd_running(where: ContainerdRoot) -> bool:
-    """Whether a containerd runs on a system containerd's root: its other clients (a kubelet)
-    may be pulling or unpacking, so what changed lately is in flight, never an orphan."""
-    from .ctrdroot import running_containerds
-
-    if where.managed or where.path is None:
-        return False
-    return any(_resolve(c.root) == _resolve(where.path) for c in running_containerds())
-
-
-def _containerd_index(location: Location, store: Store, now: float, where: ContainerdRoot) -> Index:
-    # Imported here: most roots are graphdriver roots, and start-up counts in a short run.
-    from .index_containerd import SnapshotUsage, build_containerd_index
-
-    root = location.root
-    containers = read_containers(root / "containers")
-    volumes = read_volumes(root / "volumes")
-    ctrd = _read_store(root, store, where)
-    ctrd_live = containerd_running(where)
-    sizes = SnapshotUsage(str(root), ctrd)
-    buildkit = read_build_cache(root / "buildkit" / f"containerd-{store.driver}", (), sizes)
-    try:
-        top = tuple(sorted(os.listdir(root)))
-    except OSError:
-        top = ()
-    index = build_containerd_index(
-        str(root),
-        ctrd,
-        containers,
-        volumes,
-        buildkit,
-        top_entries=top,
-        engine_id=os.path.lexists(root / "engine-id"),
-        unused_paths=store.unused,
-        now=now,
-        daemon_running=location.daemon is not None or ctrd_live,
-        sizes=sizes,
-    )
-    index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
-    index.containerd_root = where
-    if ctrd_live and location.daemon is None:
-        index.notes.append(
-            f"containerd was running on {where.path} during the scan: anything of its store changed "
-            "in the last hour and referenced by nothing is reported as in flight"
-        )
-    index.namespaces = ctrd.namespaces
-    if not ctrd.readable and not where.managed:
-        index.incomplete |= {
-            "images", "containers.rw_size", "docker.layers_size", "build_cache",
-            "reclaimable.images", "reclaimable.containers", "reclaimable.build_cache",
-        }  # fmt: skip
-        index.incomplete |= {f"containers:{cid}" for cid in containers.containers}
-    return index
-
-
 def _layer_dirs(index: Index) -> str:
     """The dir whose children are layer dirs (or snapshots), each walked as a task of its own."""
     if index.store != "containerd":
@@ -272,7 +130,10 @@ def index_root(location: Location, options: Options, now: float) -> Index:
         where = find_containerd_root(
             location.root, options.containerd_root, options.containerd_root_source, location.daemon
         )
-        index = _containerd_index(location, store, now, where)
+        # Imported here: most roots are graphdriver roots, and start-up counts in a short run.
+        from .scan_containerd import containerd_index
+
+        index = containerd_index(location, store, now, where)
     else:
         index = _read_and_join(location, store, now)
         if location.daemon is not None and (index.orphans or index.problems):
@@ -442,37 +303,25 @@ def build_report(location: Location, options: Options | None = None) -> Report:
     index = index_root(location, options, now)
     root = str(location.root)
     cache = _layer_cache(index, options, root)
-    ctrd_root = separate_root(location.root, index.containerd_root) if index.store == "containerd" else None
-    if ctrd_root is not None and not os.path.isdir(ctrd_root):
-        ctrd_root = None
-    marks, ctrd_marks = split_marks(index.marks, ctrd_root)
-    parents = index.parents() if ctrd_root is None else Index.parents_of(marks)
-    skip_owner = (lambda owner: owner.category == "images") if options.quick else None
-    progress = options.progress
-    split = _layer_dirs(index)
     m = measure(
         root,
-        marks,
-        parents,
-        progress if ctrd_root is None or progress is None else _until_last(progress, None),
-        split_parents=frozenset({split, "volumes"}),
+        index.marks,
+        index.parents(),
+        options.progress,
+        split_parents=frozenset({_layer_dirs(index), "volumes"}),
         jobs=options.jobs or os.cpu_count() or 1,
         cache=cache,
-        skip_owner=skip_owner,
+        skip_owner=(lambda owner: owner.category == "images") if options.quick else None,
     )
-    roots: tuple[RootReport, ...] = (RootReport(root, "docker", None if m.skipped else m.root_disk),)
-    if ctrd_root is not None:
-        second = measure(
-            ctrd_root,
-            ctrd_marks,
-            Index.parents_of(ctrd_marks),
-            None if progress is None else _until_last(progress, m),
-            split_parents=frozenset({split[len(ctrd_root) + 1 :]}),
-            jobs=options.jobs or os.cpu_count() or 1,
-            skip_owner=skip_owner,
-        )
-        roots += (RootReport(ctrd_root, "containerd", None if second.skipped else second.root_disk),)
-        m = combine(m, second, ctrd_root)
+    # A system containerd's root is walked as a root of its own and added.
+    m, roots = measure_containerd_root(
+        index,
+        location.root,
+        m,
+        options.progress,
+        jobs=options.jobs or os.cpu_count() or 1,
+        quick=options.quick,
+    )
     if cache is not None:
         try:
             cache.save()
@@ -489,58 +338,4 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         engine_id=os.path.lexists(location.root / "engine-id"),
         filesystem=filesystem_of(location.root),
         roots=roots,
-    )
-
-
-def split_marks(marks: Mapping[str, Mark], ctrd_root: str | None) -> tuple[dict[str, Mark], dict[str, Mark]]:
-    """The marks of the Docker root, and those under the separate containerd root made relative to it."""
-    if ctrd_root is None:
-        return dict(marks), {}
-    prefix = ctrd_root + "/"
-    docker: dict[str, Mark] = {}
-    ctrd: dict[str, Mark] = {}
-    for rel, mark in marks.items():
-        if rel.startswith(prefix):
-            ctrd[rel[len(prefix) :]] = mark
-        elif rel != ctrd_root:
-            docker[rel] = mark
-    return docker, ctrd
-
-
-def _until_last(progress: Progress, first: Measurement | None) -> Progress:
-    """Progress over two walks: the first never ends the display, the second counts on from it."""
-    entries = first.entries if first is not None else 0
-    disk = first.root_disk if first is not None else 0
-
-    def report(n: int, b: int) -> None:
-        if n < 0:
-            if first is not None:
-                progress(n, b)
-        else:
-            progress(entries + n, disk + b)
-
-    return report
-
-
-def combine(docker: Measurement, ctrd: Measurement, ctrd_root: str) -> Measurement:
-    """One measurement of two roots: tallies of an owner added, paths under the containerd root
-    absolute. Each root's inodes were counted once within it, as `du -sx` of each counts them."""
-    tallies = {o: Tally(t.disk, t.inodes, t.incomplete) for o, t in docker.tallies.items()}
-    for owner, t in ctrd.tallies.items():
-        mine = tallies.setdefault(owner, Tally())
-        mine.disk += t.disk
-        mine.inodes += t.inodes
-        mine.incomplete = mine.incomplete or t.incomplete
-    problems = [
-        *docker.problems,
-        *(Problem(p.kind, f"{ctrd_root}/{p.path}" if p.path else ctrd_root, p.reason) for p in ctrd.problems),
-    ]
-    return Measurement(
-        tallies=tallies,
-        sizes={**docker.sizes, **ctrd.sizes},
-        files={**docker.files, **ctrd.files},
-        root_disk=docker.root_disk + ctrd.root_disk,
-        problems=problems,
-        skipped=docker.skipped | ctrd.skipped,
-        entries=docker.entries + ctrd.entries,
     )
