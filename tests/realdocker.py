@@ -38,7 +38,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -616,6 +616,17 @@ class PrivateDaemon:
             unmount_under(self.containerd_state)
             shutil.rmtree(self.containerd_state, ignore_errors=True)
             self.containerd_state = None
+
+    @contextlib.contextmanager
+    def containerd_only(self) -> Iterator[None]:
+        """Run the system containerd alone (no dockerd), e.g. for another client's `ctr`."""
+        assert self.system_containerd, "no system containerd"
+        self.base.mkdir(parents=True, exist_ok=True)
+        self._start_containerd(self._daemon_env())
+        try:
+            yield
+        finally:
+            self._stop_containerd()
 
     def ctr(self, namespace: str, *args: str, timeout: float = 120) -> str:
         """Run `ctr` of this version against the daemon's containerd (system or managed), in `namespace`."""

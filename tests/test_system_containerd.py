@@ -47,6 +47,7 @@ BLOBS = f"{CONTENT}/blobs/sha256"
 @dataclass
 class Host:
     version: rd.Version
+    base: Path
     docker_root: Path
     ctrd_root: Path
     df: dict[str, Any]
@@ -106,7 +107,15 @@ def host(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     planted = _plant(d.root, d.containerd_root)
     report = build_report(Location(d.root, "--root", None), Options(jobs=2))
     yield Host(
-        version, d.root, d.containerd_root, df, live, report, planted, _k8s_snapshot_dirs(d.containerd_root)
+        version,
+        base,
+        d.root,
+        d.containerd_root,
+        df,
+        live,
+        report,
+        planted,
+        _k8s_snapshot_dirs(d.containerd_root),
     )
 
 
@@ -303,3 +312,24 @@ def test_image_reads_the_snapshots(host: Host) -> None:
     own = next(layer for layer in layers if f"head -c {rd.APP1_FILE}" in (layer["created_by"] or ""))
     assert own["files"] and own["size"] >= rd.APP1_FILE
     assert not [p for p in img["problems"] if p["kind"] != "history_mismatch"]
+
+
+def test_containerd_root_without_docker_namespace_claims_nothing(host: Host, tmp_path: Path) -> None:
+    """--containerd-root naming another containerd's root (only a kubelet's k8s.io in it): no orphan."""
+    other = rd.PrivateDaemon(host.version, tmp_path, system_containerd=True)
+    with other.containerd_only():
+        other.ctr("k8s.io", "images", "import", str(host.base / "k8s.io.tar"))
+    report = build_report(
+        Location(host.docker_root, "--root", None),
+        Options(jobs=1, containerd_root=other.containerd_root),
+    )
+    assert report.containerd_root == str(other.containerd_root)
+    assert {o.path for o in report.orphans} == {"image/overlay2", "overlay2"}  # the planted old store
+    assert all(c.rw_size is None for c in report.containers) and report.containers
+    [problem] = [p for p in report.problems if p.kind == "containerd_root_missing"]
+    assert "no Docker namespace" in problem.reason and "--containerd-root" in problem.reason
+    assert [n.name for n in report.namespaces] == ["k8s.io"]
+    t = report.totals
+    parts = [t.images, t.image_content, t.containers, t.logs, t.volumes, t.build_cache, t.orphans]
+    assert sum(p or 0 for p in [*parts, t.metadata, t.other]) == t.root_disk
+    assert t.root_disk == rd.du_bytes(host.docker_root) + rd.du_bytes(other.containerd_root)
