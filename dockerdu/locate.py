@@ -231,6 +231,46 @@ def _container_drivers(root: Path) -> set[str]:
     return drivers
 
 
+SNAPSHOTTER_ONLY = frozenset({"overlayfs", "native", "stargz", "erofs"})
+"""containerd snapshotters no graphdriver shares a name with: a container on one uses the containerd store."""
+
+
+def _feature_enabled(config: Path) -> bool:
+    """Whether a daemon.json turns on the `containerd-snapshotter` feature."""
+    try:
+        doc = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return False
+    features = doc.get("features") if isinstance(doc, dict) else None
+    return isinstance(features, dict) and features.get("containerd-snapshotter") is True
+
+
+def containerd_in_use(root: Path, store: Store, daemon_json: Path | None) -> bool:
+    """Whether the daemon of `root` uses the containerd store, whatever holds its data.
+
+    Its containers say so (`Driver` a snapshotter no graphdriver is named after, or a
+    snapshotter with no graphdriver tree), `daemon_json` enables the feature, or
+    the managed `containerd/daemon/` holds snapshots.
+    """
+    if store.store == "containerd":
+        return True
+    drivers = set(graph_drivers(root))
+    used = _container_drivers(root)
+    if used & SNAPSHOTTER_ONLY or (used & set(CONTAINERD_SNAPSHOTTERS)) - drivers:
+        return True
+    return daemon_json is not None and _feature_enabled(daemon_json) and not (used & drivers)
+
+
+def containerd_store(root: Path) -> Store:
+    """The containerd store of a root whose data is elsewhere (a system containerd's root):
+    the snapshotter its containers name, and any graphdriver tree the daemon no longer uses."""
+    used = _container_drivers(root)
+    snapshotter = next((d for d in CONTAINERD_SNAPSHOTTERS if d in used), "overlayfs")
+    drivers = [d for d in graph_drivers(root) if _graphdriver_has_data(root, d)]
+    unused = tuple(p for d in drivers for p in (f"image/{d}", d) if os.path.lexists(root / p))
+    return Store("containerd", snapshotter, unused)
+
+
 def detect_store(root: Path) -> Store:
     """Tell the store of `root` from what is on disk.
 
