@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 PyDoc_STRVAR(scan_doc,
-"scan(fd, dev) -> (blocks, inodes, files, size, entries, dirs, multi, errors)\n\n"
+"scan(fd, dev) -> (blocks, inodes, files, size, entries, dirs, multi, errors, newest)\n\n"
 "Stat every entry of the directory open as `fd` (not followed if a symlink).\n"
 "Entries on a device other than `dev` (mount points) are left out. Directories\n"
 "and single-link non-directories are summed: `blocks` (512-byte units) and\n"
@@ -32,6 +32,7 @@ PyDoc_STRVAR(scan_doc,
 "subdirectories, `multi` a list of (ino, blocks, size) of non-directories with\n"
 "more than one link (not in the sums), `errors` a list of (name, errno) of\n"
 "entries that could not be stat'ed (an entry removed meanwhile is skipped).\n"
+"`newest` is the latest st_ctime of the entries on `dev`, in nanoseconds (0: none).\n"
 "Names are decoded as os.scandir decodes them. `fd` stays open.");
 
 static int
@@ -74,6 +75,7 @@ scan(PyObject *Py_UNUSED(self), PyObject *args)
      * (as os.scandir does with a dir fd), so the caller's fd can be listed again. */
     rewinddir(dir);
     unsigned long long blocks = 0, inodes = 0, files = 0, size = 0, entries = 0;
+    long long newest = 0;
     for (;;) {
         errno = 0;
         struct dirent *d = readdir(dir);
@@ -105,6 +107,10 @@ scan(PyObject *Py_UNUSED(self), PyObject *args)
             continue;
         }
         entries++;
+        long long ctime_ns = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+        if (ctime_ns > newest) {
+            newest = ctime_ns;
+        }
         if (S_ISDIR(st.st_mode)) {
             blocks += (unsigned long long)st.st_blocks;
             inodes++;
@@ -129,7 +135,7 @@ scan(PyObject *Py_UNUSED(self), PyObject *args)
     }
     rewinddir(dir);
     closedir(dir);
-    return Py_BuildValue("(KKKKKNNN)", blocks, inodes, files, size, entries, dirs, multi, errors);
+    return Py_BuildValue("(KKKKKNNNL)", blocks, inodes, files, size, entries, dirs, multi, errors, newest);
 
 fail:
     Py_XDECREF(dirs);

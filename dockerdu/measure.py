@@ -30,17 +30,17 @@ from .index import METADATA, Mark, Owner
 from .model import Problem
 
 ScanResult = tuple[
-    int, int, int, int, int, list[tuple[str, int]], list[tuple[int, int, int]], list[tuple[str, int]]
+    int, int, int, int, int, list[tuple[str, int]], list[tuple[int, int, int]], list[tuple[str, int]], int
 ]
 
 
 def scan_dir_py(fd: int, dev: int) -> ScanResult:
     """dockerdu._walkdir.scan in Python, for an install built without a C compiler.
 
-    (blocks, inodes, files, size, entries, dirs, multi, errors) of the dir open as `fd`;
+    (blocks, inodes, files, size, entries, dirs, multi, errors, newest) of the dir open as `fd`;
     see dockerdu/_walkdir.c for what each holds.
     """
-    blocks = inodes = files = size = entries = 0
+    blocks = inodes = files = size = entries = newest = 0
     dirs: list[tuple[str, int]] = []
     multi: list[tuple[int, int, int]] = []
     errors: list[tuple[str, int]] = []
@@ -56,6 +56,8 @@ def scan_dir_py(fd: int, dev: int) -> ScanResult:
             if st.st_dev != dev:
                 continue
             entries += 1
+            if st.st_ctime_ns > newest:
+                newest = st.st_ctime_ns
             if st.st_mode & S_IFMT == S_IFDIR:
                 blocks += st.st_blocks
                 inodes += 1
@@ -67,7 +69,7 @@ def scan_dir_py(fd: int, dev: int) -> ScanResult:
                 inodes += 1
                 files += 1
                 size += st.st_size
-    return blocks, inodes, files, size, entries, dirs, multi, errors
+    return blocks, inodes, files, size, entries, dirs, multi, errors, newest
 
 
 _scan_dir: Callable[[int, int], ScanResult]
@@ -110,6 +112,8 @@ class TaskResult:
     """inode -> (allocated bytes, owner at first sighting), in sighting order."""
     problems: list[Problem] = field(default_factory=list)
     entries: int = 0
+    newest: int = 0
+    """The latest st_ctime (ns) of any inode walked: when its contents last changed."""
 
 
 @dataclass(frozen=True)
@@ -331,6 +335,7 @@ def _walk(
         top = os.fstat(top_fd)
         if top.st_dev != dev or (task.identity is not None and (top.st_dev, top.st_ino) != task.identity):
             return res
+        newest = top.st_ctime_ns
         top_tally = tally_of(task.owner)
         top_tally.disk += top.st_blocks * BLOCK
         top_tally.inodes += 1
@@ -365,8 +370,10 @@ def _walk(
                 if not look and skip is None:
                     # Most dirs: one owner and one area for every entry. _scan_dir lists and
                     # stats them (in C when built) and hands back only sums and exceptions.
-                    blocks, inodes, files, size, n, dirs, multi, errors = _scan_dir(fd, dev)
+                    blocks, inodes, files, size, n, dirs, multi, errors, changed = _scan_dir(fd, dev)
                     count += n
+                    if changed > newest:
+                        newest = changed
                     tally.disk += blocks * BLOCK
                     tally.inodes += inodes
                     if area is not None:
@@ -408,6 +415,8 @@ def _walk(
                                     k = mark.size_key
                                     a = area_of(k)
                         count += 1
+                        if st.st_ctime_ns > newest:
+                            newest = st.st_ctime_ns
                         if s_isdir(st.st_mode):
                             identity = (st.st_dev, st.st_ino)
                             if split is not None and child_rel is not None:
@@ -434,6 +443,7 @@ def _walk(
                     os.close(fd)
                 release(anchor)
         res.entries = count
+        res.newest = newest
         return res
     finally:
         for anchor in anchors:

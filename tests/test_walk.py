@@ -62,6 +62,13 @@ def test_parallel_walk_equals_serial(builder: RootBuilder) -> None:
     assert serial.totals.root_disk == du(root)
 
 
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layers count as settled as soon as they were written (no writeback window)."""
+    monkeypatch.setenv("DOCKERDU_SETTLE_SECONDS", "0")
+
+
+@pytest.mark.usefixtures("settled")
 def test_cache_gives_identical_figures_and_is_used(builder: RootBuilder, tmp_path: Path) -> None:
     root = _root(builder).root
     cache_dir = tmp_path / "cache"
@@ -78,6 +85,7 @@ def test_cache_gives_identical_figures_and_is_used(builder: RootBuilder, tmp_pat
     assert _report(root, cache_dir=cache_dir).totals.images == cold.totals.images + 4096  # type: ignore[operator]
 
 
+@pytest.mark.usefixtures("settled")
 def test_cache_never_serves_a_changed_layer(builder: RootBuilder, tmp_path: Path) -> None:
     root = _root(builder).root
     cache_dir = tmp_path / "cache"
@@ -96,6 +104,7 @@ def test_cache_never_serves_a_changed_layer(builder: RootBuilder, tmp_path: Path
     assert _figures(_report(root, cache_dir=cache_dir)) == _figures(_report(root))
 
 
+@pytest.mark.usefixtures("settled")
 def test_corrupt_or_foreign_cache_is_ignored(builder: RootBuilder, tmp_path: Path) -> None:
     root = _root(builder).root
     cache_dir = tmp_path / "cache"
@@ -113,6 +122,47 @@ def test_corrupt_or_foreign_cache_is_ignored(builder: RootBuilder, tmp_path: Pat
     ):
         cache_file.write_text(damage)
         assert _figures(_report(root, cache_dir=cache_dir)) == truth
+
+
+def test_cache_takes_a_layer_only_once_it_has_settled(
+    builder: RootBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer written just before a cached run is walked afresh until it settles.
+
+    Until writeback, a file system may allocate blocks to a file without changing
+    any ctime or mtime (ext4's extent blocks): cached then, a layer would stay short
+    of du. Here a file deep in a layer grows in place, which changes neither the
+    layer dir nor its diff/ (what proves a cache entry current): only the settling
+    rule keeps the second report right.
+    """
+    root = _root(builder).root
+    cache_dir = tmp_path / "cache"
+    truth = _figures(_report(root))
+    monkeypatch.setenv("DOCKERDU_SETTLE_SECONDS", "3600")  # every layer changed within the window
+    assert _figures(_report(root, cache_dir=cache_dir)) == truth
+    assert not list(cache_dir.glob("layers-*.json")), "a layer was cached before it settled"
+    layer = next(iter(builder.layers.values()))
+    grown = root / "overlay2" / layer.cache_id / "diff" / "bin" / "busybox"
+    with open(grown, "ab") as f:
+        f.write(b"w" * 40_000)
+    again = _report(root, cache_dir=cache_dir)
+    assert again.totals.root_disk == du(root)
+    assert _figures(again) == _figures(_report(root))
+    # Settled: cached, each entry with its layer's newest ctime.
+    monkeypatch.setenv("DOCKERDU_SETTLE_SECONDS", "0")
+    _report(root, cache_dir=cache_dir)
+    (cache_file,) = cache_dir.iterdir()
+    doc = json.loads(cache_file.read_text())
+    assert len(doc["layers"]) == len(builder.layers)
+    layer_dir = root / "overlay2" / layer.cache_id
+    newest = max(os.lstat(p).st_ctime_ns for p in [layer_dir, *layer_dir.rglob("*")])
+    assert doc["layers"][layer.cache_id]["newest"] == newest
+    # An entry whose layer changed within the window (of this run) is neither served nor kept.
+    doc["layers"][layer.cache_id]["disk"] += 4096
+    cache_file.write_text(json.dumps(doc))
+    monkeypatch.setenv("DOCKERDU_SETTLE_SECONDS", "3600")
+    assert _figures(_report(root, cache_dir=cache_dir)) == _figures(_report(root))
+    assert json.loads(cache_file.read_text())["layers"] == {}
 
 
 def test_quick_mode_leaves_image_disk_unknown(builder: RootBuilder) -> None:
@@ -171,7 +221,8 @@ def test_scan_dir_in_c_equals_python(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert in_c == in_python
-    blocks, inodes, files, size, entries, dirs, multi, errors = in_c
+    blocks, inodes, files, size, entries, dirs, multi, errors, newest = in_c
+    assert newest == max(os.lstat(d / n).st_ctime_ns for n in os.listdir(d))
     assert (inodes, files, entries, errors) == (56, 54, 58, [])
     assert blocks * 512 == sum(os.lstat(d / n).st_blocks * 512 for n, _ in dirs) + sum(
         os.lstat(d / n).st_blocks * 512 for n in os.listdir(d) if n not in ("f7", "f7-link", "sub", "sub2")
