@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,48 @@ def test_scan_dir_in_c_equals_python(tmp_path: Path) -> None:
     assert sorted(n for n, _ in dirs) == ["sub", "sub2"]
     assert [m[2] for m in multi] == [2100, 2100]
     assert other_dev[4] == 0 and other_dev[5] == []  # entries of another device: none counted
+
+
+def _walked(scan: Callable[..., measure.ScanResult], top: Path, depth: int) -> tuple[object, ...]:
+    """Sums of `scan` over the tree at `top`, walking whatever dirs it hands back."""
+    blocks = inodes = files = size = entries = newest = calls = 0
+    multi: list[tuple[int, int, int]] = []
+    errors: list[tuple[str, int]] = []
+    pending = [top]
+    while pending:
+        path = pending.pop()
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            b, i, f, s, e, dirs, m, errs, n = scan(fd, os.fstat(fd).st_dev, depth)
+        finally:
+            os.close(fd)
+        calls += 1
+        blocks, inodes, files, size, entries = blocks + b, inodes + i, files + f, size + s, entries + e
+        newest = max(newest, n)
+        multi += m
+        errors += errs
+        pending += [path / name for name, _ in dirs]
+    return blocks, inodes, files, size, entries, newest, sorted(multi), errors, calls
+
+
+def test_scan_in_c_walks_the_subtree_as_python_does(tmp_path: Path) -> None:
+    """One C call walks a subtree, handing back the dirs too deep or too far for it."""
+    from dockerdu import _walkdir
+
+    top = tmp_path / "t"
+    for i in range(6):
+        sub = top / f"a{i}" / "b" / "c"
+        sub.mkdir(parents=True)
+        (sub / "f").write_bytes(b"f" * 5000 * i)
+        (top / f"a{i}" / "g").write_bytes(b"g" * 100)
+    os.link(top / "a1" / "g", top / "a2" / "b" / "g-link")
+    long = top / "long"
+    for _ in range(6):  # paths past 1024 bytes are handed back
+        long = long / ("n" * 250)
+    long.mkdir(parents=True)
+    (long / "bottom").write_bytes(b"b" * 3000)
+    in_c = _walked(_walkdir.scan, top, 64)
+    in_python = _walked(measure.scan_dir_py, top, 0)
+    assert in_c[:-1] == in_python[:-1]
+    assert in_c[-1] == 2  # the top, and the long path's dir past 1024 bytes
+    assert _walked(_walkdir.scan, top, 1)[:-1] == in_python[:-1]
