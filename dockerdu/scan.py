@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from . import __version__
 from . import index as index_module
 from .account import account
@@ -275,12 +273,16 @@ def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None
 
 
 def filesystem_of(root: Path) -> FileSystem | None:
-    """Size and fullness of the file system holding `root`."""
+    """Size and fullness of the file system holding `root`, as `df` (and psutil.disk_usage) tell it."""
     try:
-        u = psutil.disk_usage(str(root))
+        st = os.statvfs(root)
     except OSError:
         return None
-    return FileSystem(total=u.total, used=u.used, free=u.free, percent=u.percent)
+    total = st.f_blocks * st.f_frsize
+    used = total - st.f_bfree * st.f_frsize
+    free = st.f_bavail * st.f_frsize  # what an unprivileged user may still write
+    percent = round(used / (used + free) * 100, 1) if used + free else 0.0
+    return FileSystem(total=total, used=used, free=free, percent=percent)
 
 
 def build_report(location: Location, options: Options | None = None) -> Report:
