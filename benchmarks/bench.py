@@ -247,7 +247,7 @@ def figures(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("generated_at", "filesystem", "notes")}
 
 
-def install(venv: Path) -> Path:
+def install(venv: Path, src: Path = REPO) -> Path:
     """dockerdu as an operator gets it: `pip install` of this repository into a fresh venv.
 
     Not the editable install of a checkout: its import hook, and whatever else the
@@ -257,9 +257,9 @@ def install(venv: Path) -> Path:
     pip = [str(venv / "bin" / "pip"), "install", "-q"]
     if not exe.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([*pip, str(REPO)], check=True)
+        subprocess.run([*pip, str(src)], check=True)
     else:  # the current code, whatever was installed before
-        subprocess.run([*pip, "--no-deps", "--force-reinstall", str(REPO)], check=True)
+        subprocess.run([*pip, "--no-deps", "--force-reinstall", str(src)], check=True)
     # Byte-compiled, as a package manager leaves it (whatever PYTHONDONTWRITEBYTECODE says).
     py = str(venv / "bin" / "python")
     subprocess.run([py, "-m", "compileall", "-q", *_site_packages(py)], check=True, env=_bytecode_env())
@@ -300,6 +300,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=None, help="synthetic: files to build, at least")
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; the median is kept")
     parser.add_argument("--keep", action="store_true", help="keep the root afterwards")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="another dockerdu checkout to time beside this one"
+    )
     args = parser.parse_args()
     shape = args.shape or ("synthetic" if args.files else "host")
     files = args.files or 320_000
@@ -308,6 +311,8 @@ def main() -> None:
     cache = work / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     dockerdu = [str(install(work / "venv"))]
+    baseline = [str(install(work / "venv-baseline", args.baseline))] if args.baseline else None
+    shutil.rmtree(work / "cache-baseline", ignore_errors=True)
     built = work / ("built-host" if shape == "host" else f"built-{files}")
     with PrivateDaemon("20.10", work / "daemon") as d:
         fresh = not built.exists()
@@ -334,6 +339,9 @@ def main() -> None:
             print(f"waiting {wait:.0f} s for the new layers to settle", file=sys.stderr)
             time.sleep(wait)
         timed([*report, "--cache-dir", str(cache)])  # fill the cache
+        old = [*baseline, *report[1:]] if baseline else None
+        if old:
+            timed([*old, "--cache-dir", str(work / "cache-baseline")])
         runs: list[tuple[str, list[str], dict[str, str] | None]] = [
             ("du -sx", ["du", "-sx", "-B1", str(root)], None),
             ("dockerdu report (cold, no cache)", [*report, "--no-cache"], None),
@@ -341,6 +349,12 @@ def main() -> None:
             ("dockerdu report --quick", [*report, "--quick"], None),
             ("docker system df -v", ["docker", "system", "df", "-v"], env),
         ]
+        if old:
+            runs += [
+                ("baseline: cold, no cache", [*old, "--no-cache"], None),
+                ("baseline: layer cache", [*old, "--cache-dir", str(work / "cache-baseline")], None),
+                ("baseline: --quick", [*old, "--quick"], None),
+            ]
         for peer, cmd in (("gdu", ["gdu", "-n", "-x", "-p", str(root)]),
                           ("ncdu", ["ncdu", "-x", "-o", "/dev/null", str(root)])):  # fmt: skip
             if shutil.which(peer):
@@ -361,14 +375,19 @@ def main() -> None:
         cold_doc = json.loads(outs["dockerdu report (cold, no cache)"])
         same = figures(cold_doc) == figures(json.loads(outs["dockerdu report (layer cache)"]))
         med = {name: median(ts) for name, ts in times.items()}
-        du_t, df_t = med["du -sx"], med["docker system df -v"]
+
+        def ratio_of(name: str) -> float:
+            """The median of the ratios taken round by round: load that changes between rounds cancels."""
+            ref = times["docker system df -v" if "quick" in name else "du -sx"]
+            return median([t / r for t, r in zip(times[name], ref, strict=True)])
+
         print(f"root: {root}  files: {n:,}  du -sx -B1: {du_bytes:,}  cores: {os.cpu_count()}")
         print(f"load average (1/5/15 min) before and after each round: {' | '.join(loads)}")
-        print(f"{'run':36} {'median s':>8} {'ratio':>7} {'vs':>8} {'peak RSS':>10}  {'all runs (s)'}")
+        print(f"{'run':36} {'median s':>8} {'ratio':>7} {'vs':>8} {'peak RSS':>10}  all runs (s)")
         for name, _, _ in runs:
             quick = "quick" in name
             t = med[name]
-            ratio = t / (df_t if quick else du_t)
+            ratio = ratio_of(name)
             mem = f"{rss[name] / 1024:.1f} MiB"
             spread = " ".join(f"{x:.2f}" for x in times[name])
             vs = "df -v" if quick else "du -sx"
@@ -378,6 +397,7 @@ def main() -> None:
             f" (right after the {'build' if fresh else 'start'}: {first == first_du}); "
             f"cached figures identical to uncached: {same}"
         )
+        print("ratio: the median over rounds of the run's time over its reference's in the same round.")
         print("note: peak RSS is the largest single process (dockerdu's main process or one walker).")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
