@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 PyDoc_STRVAR(scan_doc,
@@ -45,12 +46,25 @@ PyDoc_STRVAR(scan_doc,
  * this short; a deeper one is handed back, and the caller opens it through an
  * ancestor of its own (measure.py keeps every path it opens below PATH_MAX). */
 #define REL_MAX 1024
+#define MAX_DEPTH 64
+/* Directories are read with getdents64 into one buffer per level: no DIR stream,
+ * whose fdopendir costs an fstat and two fcntl calls per directory. */
+#define LIST_BUF 32768
+
+struct linux_dirent64 {
+    unsigned long long d_ino;
+    long long d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
 
 struct walk {
     unsigned long long dev, blocks, inodes, files, size, entries;
     long long newest;
     int depth;
     PyObject *dirs, *multi, *errors;
+    char *bufs[MAX_DEPTH + 1];
     char path[REL_MAX + NAME_MAX + 2];
 };
 
@@ -106,25 +120,34 @@ add_error(struct walk *w, size_t len, const char *name, int err)
     return append_new(w->errors, Py_BuildValue("(Ni)", path_of(w, len, name), err));
 }
 
-/* List the dir open as `dir` (path w->path[:len], `level` below the top), stat its
+/* List the dir open as `fd` (path w->path[:len], `level` below the top), stat its
  * entries, and walk its subdirs within reach. Returns -1 with a Python error set, or
  * when the top dir's listing failed (errno set, no Python error). */
 static int
-list_dir(struct walk *w, DIR *dir, int level, size_t len)
+list_dir(struct walk *w, int fd, int level, size_t len)
 {
-    int fd = dirfd(dir);
+    if (w->bufs[level] == NULL && (w->bufs[level] = PyMem_Malloc(LIST_BUF)) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    char *buf = w->bufs[level];
+    long got = 0, at = 0;
     for (;;) {
-        errno = 0;
-        struct dirent *d = readdir(dir);
-        if (d == NULL) {
-            if (errno == 0) {
+        if (at >= got) {
+            got = syscall(SYS_getdents64, fd, buf, LIST_BUF);
+            at = 0;
+            if (got == 0) {
                 return 0;
             }
-            if (level == 0) {
-                return -1;
+            if (got < 0) {
+                if (level == 0) {
+                    return -1;
+                }
+                return add_error(w, len, NULL, errno);
             }
-            return add_error(w, len, NULL, errno);
         }
+        struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + at);
+        at += d->d_reclen;
         const char *name = d->d_name;
         if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) {
             continue;
@@ -178,21 +201,12 @@ list_dir(struct walk *w, DIR *dir, int level, size_t len)
                 close(sub);  /* replaced since it was listed */
                 continue;
             }
-            DIR *subdir = fdopendir(sub);
-            if (subdir == NULL) {
-                int err = errno;
-                close(sub);
-                if (add_error(w, len, name, err) < 0) {
-                    return -1;
-                }
-                continue;
-            }
             if (len > 0) {
                 w->path[len] = '/';
             }
             memcpy(w->path + (len > 0 ? len + 1 : 0), name, n);
-            int rc = list_dir(w, subdir, level + 1, sub_len);
-            closedir(subdir);
+            int rc = list_dir(w, sub, level + 1, sub_len);
+            close(sub);
             if (rc < 0) {
                 return -1;
             }
@@ -219,32 +233,29 @@ scan(PyObject *Py_UNUSED(self), PyObject *args)
     if (!PyArg_ParseTuple(args, "iK|i:scan", &fd, &w.dev, &w.depth)) {
         return NULL;
     }
+    if (w.depth > MAX_DEPTH) {
+        w.depth = MAX_DEPTH;
+    }
     w.dirs = PyList_New(0);
     w.multi = PyList_New(0);
     w.errors = PyList_New(0);
     if (w.dirs == NULL || w.multi == NULL || w.errors == NULL) {
         goto fail;
     }
-    int own = dup(fd);
-    if (own < 0) {
+    /* List from the start, and leave the offset there again (as os.scandir does
+     * with a dir fd), so the caller's fd can be listed again. */
+    if (lseek(fd, 0, SEEK_SET) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         goto fail;
     }
-    DIR *dir = fdopendir(own);
-    if (dir == NULL) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        close(own);
-        goto fail;
-    }
-    /* The dup shares the fd's offset: list from the start, and leave it there again
-     * (as os.scandir does with a dir fd), so the caller's fd can be listed again. */
-    rewinddir(dir);
-    int rc = list_dir(&w, dir, 0, 0);
+    int rc = list_dir(&w, fd, 0, 0);
     if (rc < 0 && !PyErr_Occurred()) {
         PyErr_SetFromErrno(PyExc_OSError);
     }
-    rewinddir(dir);
-    closedir(dir);
+    lseek(fd, 0, SEEK_SET);
+    for (int i = 0; i <= MAX_DEPTH; i++) {
+        PyMem_Free(w.bufs[i]);
+    }
     if (rc < 0) {
         goto fail;
     }
