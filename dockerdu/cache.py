@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -174,6 +173,8 @@ class LayerCache(TaskCache):
             return
         doc = {"schema": SCHEMA, "root": self.root, "root_id": self._root_id, "layers": self.used}
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        import tempfile  # here: most runs find the cache current and write nothing
+
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".layers-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as f:

@@ -17,7 +17,6 @@ from .index import IN_FLIGHT, METADATA, NAIVE_DIFF_DRIVERS, Index, Owner, Scans,
 from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
-from .naivediff import naive_diff_size
 from .readers.buildkit import read_build_cache
 from .readers.containers import read_containers
 from .readers.imagedb import read_imagedb, read_references
@@ -195,6 +194,8 @@ def _read_naive_rw_sizes(index: Index, scans: Scans, root: Path) -> None:
     A container whose writable dir, `lower` file or lower layers cannot be read keeps
     rw_size null (with a note when a dir could not be read).
     """
+    from .naivediff import naive_diff_size  # here: most roots are on overlay2
+
     overlay = index.driver != "vfs"
     for cid, view in index.containers.items():
         dirs = _naive_diff_dirs(index, scans, view.mount) if view.mount is not None else None
