@@ -225,18 +225,19 @@ def count_files(root: Path) -> int:
 _RSS_WRAPPER = (
     "import resource, subprocess, sys, time; t = time.perf_counter(); r = subprocess.run(sys.argv[1:]); "
     "t = time.perf_counter() - t; "
-    "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(t, u.ru_maxrss, u.ru_utime + u.ru_stime, file=sys.stderr); "
     "sys.exit(r.returncode)"
 )
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str, int]:
-    """Wall seconds, stdout, and peak RSS (KiB) of the largest process of the run."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str, int, float]:
+    """Wall seconds, stdout, peak RSS (KiB) of the largest process, and CPU seconds of the run."""
     out = subprocess.run(
         [sys.executable, "-c", _RSS_WRAPPER, *cmd], capture_output=True, text=True, check=True, env=env
     )
-    elapsed, rss = out.stderr.strip().splitlines()[-1].split()
-    return float(elapsed), out.stdout, int(rss)
+    elapsed, rss, cpu = out.stderr.strip().splitlines()[-1].split()
+    return float(elapsed), out.stdout, int(rss), float(cpu)
 
 
 def median(values: list[float]) -> float:
@@ -362,12 +363,14 @@ def main() -> None:
         timed(runs[0][1])  # warm the OS cache
         times: dict[str, list[float]] = {name: [] for name, _, _ in runs}
         rss: dict[str, int] = {}
+        cpu: dict[str, list[float]] = {name: [] for name, _, _ in runs}
         outs: dict[str, str] = {}
         loads = [load()]
         for _ in range(args.repeat):  # in turn, so that a change of load hits every command
             for name, cmd, cmd_env in runs:
-                t, out, peak = timed(cmd, cmd_env)
+                t, out, peak, used = timed(cmd, cmd_env)
                 times[name].append(t)
+                cpu[name].append(used)
                 rss[name] = max(rss.get(name, 0), peak)
                 outs[name] = out
             loads.append(load())
@@ -383,7 +386,9 @@ def main() -> None:
 
         print(f"root: {root}  files: {n:,}  du -sx -B1: {du_bytes:,}  cores: {os.cpu_count()}")
         print(f"load average (1/5/15 min) before and after each round: {' | '.join(loads)}")
-        print(f"{'run':36} {'median s':>8} {'ratio':>7} {'vs':>8} {'peak RSS':>10}  all runs (s)")
+        print(
+            f"{'run':36} {'median s':>8} {'ratio':>7} {'vs':>8} {'peak RSS':>10} {'CPU s':>6}  all runs (s)"
+        )
         for name, _, _ in runs:
             quick = "quick" in name
             t = med[name]
@@ -391,14 +396,16 @@ def main() -> None:
             mem = f"{rss[name] / 1024:.1f} MiB"
             spread = " ".join(f"{x:.2f}" for x in times[name])
             vs = "df -v" if quick else "du -sx"
-            print(f"{name:36} {t:8.3f} {ratio:7.2f} {vs:>8} {mem:>10}  {spread}")
+            used = median(cpu[name])
+            print(f"{name:36} {t:8.3f} {ratio:7.2f} {vs:>8} {mem:>10} {used:6.2f}  {spread}")
         print(
             f"dockerdu root_disk == du: {cold_doc['totals']['root_disk'] == du_bytes}"
             f" (right after the {'build' if fresh else 'start'}: {first == first_du}); "
             f"cached figures identical to uncached: {same}"
         )
         print("ratio: the median over rounds of the run's time over its reference's in the same round.")
-        print("note: peak RSS is the largest single process (dockerdu's main process or one walker).")
+        print("note: peak RSS is the largest single process (dockerdu's main process or one walker);")
+        print("CPU s: the median of user + system seconds of all its processes.")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:
