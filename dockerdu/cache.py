@@ -144,6 +144,10 @@ class LayerCache(TaskCache):
         self.hits += 1
         return result
 
+    def complete(self) -> bool:
+        """Whether every layer has an entry (each still to be proven current by lookup)."""
+        return all(cache_id in self.entries for cache_id in self.layers.values())
+
     def store(self, task: Task, result: TaskResult) -> None:
         """Remember a layer dir's walk, unless anything about it was incomplete or it has not settled."""
         cache_id = self.layers.get(task.rel)

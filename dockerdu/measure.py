@@ -162,6 +162,10 @@ class TaskCache:
     def store(self, task: Task, result: TaskResult) -> None:  # pragma: no cover - interface
         """Remember `result` for `task` if it may be."""
 
+    def complete(self) -> bool:  # pragma: no cover - interface
+        """Whether it holds an entry for every dir it may answer (most likely all hits)."""
+        return False
+
 
 def mount_points(root: str) -> frozenset[str]:
     """Mount points strictly below `root` (bind mounts on the same device included)."""
@@ -512,9 +516,16 @@ def measure(
 
     # Both cores busy from the start: with enough tasks in sight, the walkers start
     # before the walk of the root, and each task goes to them as soon as it is split off.
+    # Only a walk of image layers pays for them: writable layers and volumes alone (a
+    # cached or quick run) are walked faster in this process than a pool starts.
     pool = None
     running: dict[int, Any] = {}
-    if jobs > 1 and _expected_tasks(marks, split_parents) >= MIN_TASKS_FOR_POOL:
+    if (
+        jobs > 1
+        and (cache is None or not cache.complete())
+        and skip_owner is None
+        and _expected_tasks(marks, split_parents) >= MIN_TASKS_FOR_POOL
+    ):
         pool = _start_pool(jobs)
 
     def split(task: Task) -> bool:
@@ -540,7 +551,12 @@ def measure(
             for hit in results:
                 if hit is not None:
                     advance(hit)
-            if pool is None and jobs > 1 and len(pending) >= MIN_TASKS_FOR_POOL:
+            if (
+                pool is None
+                and jobs > 1
+                and len(pending) >= MIN_TASKS_FOR_POOL
+                and any(tasks[i].owner.category == "images" for i in pending)
+            ):
                 pool = _start_pool(jobs)
                 running = {i: pool.apply_async(_run_task, (tasks[i], ctx)) for i in pending}
             for i in pending:
