@@ -266,14 +266,18 @@ def _options(
     containerd_root: Path | None = None,
 ) -> Options:
     from .cache import default_cache_dir
-    from .progress import progress_for
     from .scan import Options
 
+    progress = None
+    if not quiet:  # imported only then: it brings humanize
+        from .progress import progress_for
+
+        progress = progress_for(sys.stderr)
     return Options(
         quick=quick,
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
         jobs=jobs,
-        progress=None if quiet else progress_for(sys.stderr),
+        progress=progress,
         containerd_root=containerd_root,
     )
 
@@ -535,4 +539,21 @@ def audit(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    _app_for(sys.argv[1:])()
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """`app` with only the command that `args` name, when they name one.
+
+    typer builds every command's options from its signature at each start, which
+    costs a short run more than its work; the others are needed only for the
+    top-level help and a mistyped command's message.
+    """
+    import copy
+
+    for info in app.registered_commands:
+        if info.callback is not None and args[:1] == [info.name or info.callback.__name__.replace("_", "-")]:
+            one = copy.copy(app)
+            one.registered_commands = [info]
+            return one
+    return app
