@@ -37,27 +37,50 @@ class Location:
     """The running dockerd using this root, if any."""
 
 
-def running_daemons() -> list[Daemon]:
-    """Every running dockerd with the data root it was started with."""
-    found: list[Daemon] = []
-    # Only the name of every process (one read each); the rest only of dockerd's.
-    # Read from /proc directly: importing psutil costs a short run more than the reads.
+def processes(name: str) -> list[tuple[int, list[str]]]:
+    """(pid, command line) of every running process called `name`, by pid.
+
+    Read from /proc directly: importing psutil costs a short run more than the reads.
+    Only the name of every process is read (one read each); the rest only of those.
+    """
+    found: list[tuple[int, list[str]]] = []
     try:
-        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+        pids = sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit())
     except OSError:
         return found
+    comm = os.fsencode(name) + b"\n"
     for pid in pids:
         try:
             with open(f"/proc/{pid}/comm", "rb") as f:
-                if f.read() != b"dockerd\n":
+                if f.read() != comm:
                     continue
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = [os.fsdecode(arg) for arg in f.read().split(b"\0")[:-1]]
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        cmdline = cmdline_of(pid)
+        if cmdline is not None:
+            found.append((pid, cmdline))
+    return found
+
+
+def cmdline_of(pid: int) -> list[str] | None:
+    """The command line of process `pid`, or None when it is gone or not ours to read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [os.fsdecode(arg) for arg in f.read().split(b"\0")[:-1]]
+    except OSError:
+        return None
+
+
+def running_daemons() -> list[Daemon]:
+    """Every running dockerd with the data root it was started with."""
+    found: list[Daemon] = []
+    for pid, cmdline in processes("dockerd"):
+        try:
             uid = _real_uid(pid)
         except (OSError, ValueError):
-            continue  # gone meanwhile, or not ours to read
+            continue  # gone meanwhile
         found.append(Daemon(pid, _daemon_root(cmdline, uid)))
-    return sorted(found, key=lambda d: d.pid)
+    return found
 
 
 def _real_uid(pid: int) -> int:
