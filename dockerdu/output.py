@@ -6,6 +6,8 @@ of a short run is a large part of its time.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,7 +96,8 @@ def _families(text: str, names: tuple[str, ...]) -> str:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """To stdout, or to `output` atomically (temp file in the same directory, then rename)."""
+    """To stdout, or to `output`: a file atomically (temp file in the same dir, then rename),
+    anything else (a device, a FIFO) by writing into it."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -106,8 +109,21 @@ def write_output(text: str, output: Path | None) -> None:
         raise UsageError(
             f"--output: cannot write {output}: {output.parent} is not a directory (dockerdu makes no dirs)"
         )
+    data = text.encode("utf-8")
     try:
-        replace_file(output, text.encode("utf-8"))
+        special = not stat.S_ISREG(os.stat(output).st_mode)
+    except OSError:
+        special = False  # not there yet: made by the rename
+    if special:
+        # /dev/null, /dev/stdout, a FIFO: written into, never replaced by a regular file.
+        try:
+            with open(output, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise UsageError(f"--output: cannot write {output}: {e.strerror}") from None
+        return
+    try:
+        replace_file(output, data)
     except HistoryError as e:
         raise UsageError(str(e)) from None
 
