@@ -46,6 +46,7 @@ class OutputFormat(str, enum.Enum):
     json = "json"
     prometheus = "prometheus"
     csv = "csv"
+    html = "html"
 
 
 app = typer.Typer(
@@ -184,10 +185,17 @@ def _emit(
     output: Path | None = None,
     *,
     orphans_only: bool = False,
+    history: Path | None = None,
 ) -> None:
     from .output import render, write_output
 
-    write_output(render(report, fmt.value, growth, orphans_only=orphans_only), output)
+    write_output(render(report, fmt.value, growth, orphans_only=orphans_only, history=history), output)
+
+
+def _history_file(path: Path | None) -> Path:
+    from .history import default_path
+
+    return path or default_path()
 
 
 @app.command()
@@ -222,7 +230,7 @@ def report(
             growth = growth_since(history, report)
         if since and growth is None:
             typer.echo(f"dockerdu: no previous audit of {report.root} in the history", err=True)
-        _emit(report, fmt, growth, output)
+        _emit(report, fmt, growth, output, history=_history_file(history) if since else None)
         return ExitCode.OK
 
     _run(debug, work)
@@ -375,7 +383,7 @@ def audit(
         }  # fmt: skip
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:
-            _emit(result.report, fmt, result.growth, output)
+            _emit(result.report, fmt, result.growth, output, history=result.settings.history)
         echo_lines(audit_lines(result, verbose), message_stream(fmt and fmt.value, output))
         return ExitCode.THRESHOLD_EXCEEDED if result.breached else ExitCode.OK
 

@@ -14,16 +14,29 @@ from .errors import HistoryError, UsageError
 
 if TYPE_CHECKING:
     from .growth import Growth
+    from .history import Snapshot
     from .report import Report
 
 
-def render(report: Report, fmt: str, growth: Growth | None = None, *, orphans_only: bool = False) -> str:
-    """`report` in format `fmt` (table, json, prometheus, csv), with `growth` where one is given.
+def render(
+    report: Report,
+    fmt: str,
+    growth: Growth | None = None,
+    *,
+    orphans_only: bool = False,
+    history: Path | None = None,
+) -> str:
+    """`report` in format `fmt` (table, json, prometheus, csv, html), with `growth` where one is given.
 
     Table: the whole report, or only its orphans and problems; then a growth section.
     JSON: a `growth` object; Prometheus: the `dockerdu_growth_*` gauges; CSV (one row
-    per object) has no place for growth.
+    per object) has no place for growth. HTML: the growth, and a chart of the audits of
+    the root recorded in `history` (the history file), this report last.
     """
+    if fmt == "html":
+        from .render.html import render_html
+
+        return render_html(report, growth, _audits(history, report) if history is not None else ())
     if fmt == "json":
         import json
 
@@ -51,6 +64,16 @@ def render(report: Report, fmt: str, growth: Growth | None = None, *, orphans_on
     from .growth import render_growth_table
 
     return text + render_growth_table(growth)
+
+
+def _audits(path: Path, report: Report) -> list[Snapshot]:
+    """The audits of `report`'s root in the history at `path`, then `report` if not recorded yet."""
+    from .history import Snapshot, entries
+    from .text import clean
+
+    now = Snapshot.of(report)
+    found = [s for s in entries(path) if s.root == clean(report.root)]
+    return found if found and found[-1].at == now.at else [*found, now]
 
 
 def write_output(text: str, output: Path | None) -> None:
