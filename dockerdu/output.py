@@ -73,7 +73,8 @@ def _audits(path: Path, report: Report) -> list[Snapshot]:
 
     now = Snapshot.of(report)
     found = [s for s in entries(path) if s.root == clean(report.root)]
-    return found if found and found[-1].at == now.at else [*found, now]
+    # An audit has recorded this report already: its line is the last one.
+    return found if found and found[-1] == now else [*found, now]
 
 
 def write_output(text: str, output: Path | None) -> None:

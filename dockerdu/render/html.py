@@ -332,7 +332,7 @@ def page(doc: dict[str, Any], history: Sequence[dict[str, Any]] = ()) -> str:
         '<meta name="referrer" content="no-referrer">\n'
         "<title>dockerdu report</title>\n"
         f"<style>{css}</style>\n</head>\n<body>\n"
-        '<noscript><p>This dockerdu report is drawn by its script; the figures are in the JSON '
+        "<noscript><p>This dockerdu report is drawn by its script; the figures are in the JSON "
         "of this file (element dockerdu-report).</p></noscript>\n"
         '<main id="app"></main>\n'
         f'<script type="application/json" id="dockerdu-report">{embed_json(doc)}</script>\n'

@@ -111,6 +111,7 @@
       lines.push("disk " + fmt(node.d) + " (" + bytesTitle(node.d) + ")");
       if (node.s !== undefined) lines.push("size " + fmt(node.s) + (node.s !== null ? " (" + bytesTitle(node.s) + ")" : ""));
     }
+    if ((node.t === "rw" || node.t === "logs") && obj) lines.push("of container " + obj.name);
     if (node.t === "container" && obj) lines.push("state " + obj.state + " · image " + (obj.image || shortId(obj.image_id)));
     if (node.t === "layer" && obj) lines.push("diff " + obj.diff_id);
     if (node.t === "volume" && obj) lines.push(obj.containers && obj.containers.length ? "used by " + obj.containers.join(", ") : "used by no container");
