@@ -204,6 +204,7 @@ def _no_alert(driver: Any) -> None:
         pytest.fail(f"an alert opened: {text!r}")
 
 
+@pytest.mark.browser
 def test_loads_offline_without_error_or_request(browser: Any, html_file: Path) -> None:
     _open(browser, html_file)
     assert browser.get_log("browser") == []  # no console message: no error, no CSP violation
@@ -263,6 +264,7 @@ def _crumbs(driver: Any) -> list[str]:
         "return [...document.querySelectorAll('nav.crumbs li')].map(e => e.textContent)")]  # fmt: skip
 
 
+@pytest.mark.browser
 def test_treemap_areas_zoom_and_breadcrumb(browser: Any, html_file: Path, tree: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -316,6 +318,7 @@ def _cell(value: int | None) -> tuple[str, str]:
     return human(value), "null" if value is None else str(value)
 
 
+@pytest.mark.browser
 def test_every_table_figure_is_the_jsons(browser: Any, html_file: Path, doc: Any) -> None:
     _open(browser, html_file)
     for table, (key, columns) in BYTE_COLUMNS.items():
@@ -360,6 +363,7 @@ def test_every_table_figure_is_the_jsons(browser: Any, html_file: Path, doc: Any
     )
 
 
+@pytest.mark.browser
 def test_tables_sort_by_their_figures(browser: Any, html_file: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -372,6 +376,7 @@ def test_tables_sort_by_their_figures(browser: Any, html_file: Path) -> None:
         assert figures == sorted(figures, key=lambda v: order * v)
 
 
+@pytest.mark.browser
 def test_hostile_names_are_text_and_run_nothing(browser: Any, html_file: Path, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -409,6 +414,7 @@ def test_hostile_names_are_text_and_run_nothing(browser: Any, html_file: Path, t
         _no_alert(browser)
 
 
+@pytest.mark.browser
 def test_screenshot_at_1280x800_is_not_blank(browser: Any, html_file: Path, tmp_path: Path) -> None:
     from PIL import Image
 
@@ -429,6 +435,7 @@ def test_screenshot_at_1280x800_is_not_blank(browser: Any, html_file: Path, tmp_
     assert 400 < bottom <= HEIGHT
 
 
+@pytest.mark.browser
 def test_cleaned_by_and_two_roots_when_the_json_has_them(browser: Any, doc: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -453,6 +460,7 @@ def test_cleaned_by_and_two_roots_when_the_json_has_them(browser: Any, doc: Any,
     assert "cleaned by never" in browser.find_element(By.ID, "tip").text
 
 
+@pytest.mark.browser
 def test_audit_history_chart(browser: Any, root: Path, tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
     out = tmp_path / "audit.html"

@@ -258,10 +258,15 @@ BYTE_KEYS = frozenset(
 
 
 def _figures(value: Any, key: str = "") -> Iterator[int]:
-    """Every byte figure in `value`: integers under the keys of BYTE_KEYS."""
+    """Every byte figure in `value`: integers under the keys of BYTE_KEYS.
+
+    Not those of image layers: the page shows a layer only in the treemap, whose nodes
+    bring their own figures (and a large root has far more layers than anything else).
+    """
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _figures(v, k)
+            if k != "layers":
+                yield from _figures(v, k)
     elif isinstance(value, list):
         for v in value:
             yield from _figures(v, key)
