@@ -24,6 +24,17 @@
     return n === null || n === undefined ? "not known" : Number(n).toLocaleString("en-US") + " bytes";
   }
 
+  /* A name as one printable line, as the terminal table shows it (dockerdu.text.display): control
+   * and format characters (newlines, bidi overrides, zero-width) escaped, so no name can hide or
+   * reorder what is around it. */
+  var UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}]|(?! )\p{Zs}/gu;
+  function shown(s) {
+    return String(s).replace(UNPRINTABLE, function (ch) {
+      var c = ch.codePointAt(0);
+      return c < 0x100 ? "\\x" + ("0" + c.toString(16)).slice(-2) : "\\u" + ("000" + c.toString(16)).slice(-4);
+    });
+  }
+
   function el(tag, attrs) {
     var e = document.createElement(tag);
     if (attrs) for (var k in attrs) if (attrs[k] !== null && attrs[k] !== undefined) e.setAttribute(k, String(attrs[k]));
@@ -33,7 +44,7 @@
   function add(parent, child) {
     if (child === null || child === undefined || child === false) return;
     if (Array.isArray(child)) { child.forEach(function (c) { add(parent, c); }); return; }
-    parent.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
+    parent.appendChild(typeof child === "object" ? child : document.createTextNode(shown(child)));
   }
   function ptr(p) {
     if (!p) return null;
@@ -129,14 +140,14 @@
     tip.replaceChildren();
     var lines = tipLines(node);
     add(tip, el("b", null, node.n));
-    add(tip, lines.join("\n"));
+    lines.forEach(function (line) { add(tip, el("div", null, line)); });
     tip.hidden = false;
     var w = tip.offsetWidth, h = tip.offsetHeight;
     tip.style.left = Math.max(4, Math.min(window.innerWidth - w - 4, x + 14)) + "px";
     tip.style.top = Math.max(4, (y + 16 + h > window.innerHeight ? y - h - 10 : y + 16)) + "px";
   }
   function hideTip() { tip.hidden = true; }
-  function label(node) { return node.n + ", " + fmt(node.d) + (node.x ? ", reclaimable" : ""); }
+  function label(node) { return shown(node.n) + ", " + fmt(node.d) + (node.x ? ", reclaimable" : ""); }
 
   function zoom(index) {
     var parts = index === "" ? [] : index.split("/");
