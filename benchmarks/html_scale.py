@@ -4,9 +4,13 @@ The report is the shape of a large host — 5,000 containers, 2,000 images, abou
 100,000 treemap leaves (image layers, container parts, volumes, orphans) — made as a
 Report in memory, since the renderer is a function of the Report alone (how fast a root
 that size is scanned is benchmarks/bench.py's subject); `--root PATH` renders a real
-root instead. Prints figures, asserts nothing.
+root instead, and `--build DIR` first builds one of that shape file by file with
+tests/rootbuilder.py (no daemon; 4 layers of its own per image, so about 8,000 layers)
+and times its scan too. Prints figures, asserts nothing.
 
-    python benchmarks/html_scale.py [--containers N] [--images N] [--layers N] [--root PATH]
+    python benchmarks/html_scale.py [--containers N] [--images N] [--layers N] [--no-browser]
+    python benchmarks/html_scale.py --build DIR [--containers N] [--images N]
+    python benchmarks/html_scale.py --root PATH
 """
 
 from __future__ import annotations
@@ -127,6 +131,27 @@ def synthetic(containers: int, images: int, layers: int) -> Report:
     )  # fmt: skip
 
 
+def build(root: Path, containers: int, images: int) -> None:
+    """A real root of that shape, file by file: images on 50 base chains, containers, volumes, orphans."""
+    from tests.rootbuilder import RootBuilder
+
+    b = RootBuilder(root)
+    bases = [[{f"base{i}/f": bytes([65 + i]) * (2000 + 97 * c)} for i in range(4)] for c in range(50)]
+    chains = []
+    for i in range(images):
+        files = [*bases[i % 50], *({f"app{i}/l{j}": b"x" * (500 + 37 * i + j)} for j in range(4))]
+        chains.append((b.add_image(files, [f"registry.example/team{i % 40}/app{i}:v{i % 7}"]), files))
+    # One write of the tags at the end would be faster; add_image writes repositories.json each time.
+    for c in range(containers):
+        image, files = chains[c % images]
+        b.add_container(image, b.image_chain(files)[-1], f"svc-{c % 300}-{c}", {"rw": b"w" * (100 + c)},
+                        log=b"l" * (c % 5000), volumes=(f"vol{c % 2000}",) if c < 2000 else ())  # fmt: skip
+    for v in range(2000):
+        b.add_volume(f"vol{v}", {"data": b"v" * (1000 + v)})
+    for o in range(500):
+        b.layer_dir({"left": b"o" * (1000 + o)}, [])
+
+
 def _leaves(report: Report) -> int:
     layers = {la.chain_id for i in report.images for la in i.layers}
     return len(layers) + 2 * len(report.containers) + len(report.volumes) + len(report.orphans)
@@ -151,13 +176,22 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--layers", type=int, default=88_000, help="image layers in all (default 88,000)")
     ap.add_argument("--root", type=Path, help="render this Docker root instead of the synthetic report")
+    ap.add_argument(
+        "--build", type=Path, metavar="DIR", help="build a root of that shape in DIR (kept), render it"
+    )
     ap.add_argument("--no-browser", action="store_true", help="skip the Chromium load")
     args = ap.parse_args()
-    if args.root:
+    if args.build and not args.build.exists():
+        start = time.perf_counter()
+        build(args.build, args.containers, args.images)
+        print(f"built {args.build} in {time.perf_counter() - start:.0f} s")
+    if args.root or args.build:
         from dockerdu.locate import Location
         from dockerdu.scan import build_report
 
-        report = build_report(Location(args.root, "--root", None))
+        start = time.perf_counter()
+        report = build_report(Location(args.root or args.build, "--root", None))
+        print(f"scan: {time.perf_counter() - start:.1f} s")
     else:
         report = synthetic(args.containers, args.images, args.layers)
     print(f"report: {len(report.containers)} containers, {len(report.images)} images, "

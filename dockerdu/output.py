@@ -36,6 +36,9 @@ def render(
     if fmt == "html":
         from .render.html import render_html
 
+        if orphans_only:
+            raise UsageError("dockerdu orphans has no html form; dockerdu report -f html shows them")
+
         return render_html(report, growth, _audits(history, report) if history is not None else ())
     if fmt == "json":
         import json

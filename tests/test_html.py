@@ -102,6 +102,14 @@ def test_embedded_json_is_the_json_report(root: Path, doc: Any) -> None:
     assert {c["name"] for c in doc["containers"]} == {*HOSTILE, ODD}
 
 
+def test_html_to_stdout_and_not_for_orphans(root: Path) -> None:
+    result = runner.invoke(app, ["report", "--root", str(root), "-f", "html", "-q", "--no-cache"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("<!DOCTYPE html>") and result.stdout.endswith("</html>\n")
+    result = runner.invoke(app, ["orphans", "--root", str(root), "-f", "html", "-q", "--no-cache"])
+    assert result.exit_code == 2 and "no html form" in result.stderr
+
+
 def test_embed_json_cannot_end_its_element() -> None:
     value = {"name": "</script><!--<script>&amp;\u2028\u2029'\"\udc80", "</SCRIPT>": [1]}
     text = embed_json(value)
