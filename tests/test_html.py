@@ -16,7 +16,15 @@ import pytest
 from typer.testing import CliRunner
 
 from dockerdu.cli import app
-from dockerdu.render.html import MAX_CHILDREN, SMALLER_LEVELS, embed_json, page, treemap
+from dockerdu.render.html import (
+    MAX_CHILDREN,
+    MIN_SHARE,
+    NODE_BUDGET,
+    SMALLER_LEVELS,
+    embed_json,
+    page,
+    treemap,
+)
 from dockerdu.text import display
 from dockerdu.units import human
 from tests.browser import HEIGHT, WIDTH, chromium, require_chromium
@@ -144,7 +152,8 @@ def test_treemap_nodes_add_up_and_name_the_report(doc: Any, tree: Any) -> None:
     for node in _nodes(tree):
         if "k" in node:
             assert node["d"] == sum(c["d"] for c in node["k"]), node["n"]
-            assert node["k"] == sorted(node["k"], key=lambda c: -c["d"])
+            shown = [c for c in node["k"] if c.get("t") != "smaller"]
+            assert shown == sorted(shown, key=lambda c: -c["d"]) and node["k"][: len(shown)] == shown
         assert node["d"] > 0
     cats = {n["c"]: n["d"] for n in tree["k"]}
     t = doc["totals"]
@@ -165,21 +174,59 @@ def test_treemap_nodes_add_up_and_name_the_report(doc: Any, tree: Any) -> None:
     assert {n["n"] for n in _nodes(tree) if n.get("t") == "container"} == {*HOSTILE, ODD}
 
 
-def test_many_small_entries_become_n_smaller_nodes() -> None:
-    volumes: list[dict[str, Any]] = [
-        {"name": f"v{i}", "size": i, "disk": 4096 * (i + 1), "containers": []} for i in range(400)
-    ]
-    total = sum(v["disk"] for v in volumes)
+def _volumes_tree(disks: list[int]) -> Any:
+    volumes = [{"name": f"v{i}", "size": d, "disk": d, "containers": ["c"]} for i, d in enumerate(disks)]
+    total = sum(disks)
     tree = treemap({"root": "/r", "volumes": volumes, "totals": {"volumes": total, "root_disk": total}})
     assert tree is not None
-    node = tree["k"][0]
-    for level in range(SMALLER_LEVELS):
+    return tree
+
+
+def test_many_entries_become_n_smaller_nodes() -> None:
+    node = _volumes_tree([4096] * 1000)["k"][0]
+    left = 1000
+    for _ in range(SMALLER_LEVELS):
         assert len(node["k"]) == MAX_CHILDREN + 1
+        left -= MAX_CHILDREN
         smaller = node["k"][-1]
-        assert smaller["m"] == 400 - MAX_CHILDREN * (level + 1) and smaller["x"] == 1
-        assert smaller["d"] == sum(v["disk"] for v in volumes[: smaller["m"]])
+        assert (smaller["n"], smaller["m"], smaller["d"], smaller["t"]) == (
+            f"{left} smaller",
+            left,
+            4096 * left,
+            "smaller",
+        )
+        assert "x" not in smaller  # the volumes are in use: not reclaimable
         node = smaller
     assert "k" not in node  # the last one is a leaf: the tables list every entry
+
+
+def test_entries_too_small_to_see_become_one_node() -> None:
+    big = 4096 * MIN_SHARE * 10
+    node = _volumes_tree([big, 4096, 4096, 8192])["k"][0]
+    assert [(c["n"], c["d"]) for c in node["k"]] == [("v0", big), ("3 smaller", 16384)]
+    node = _volumes_tree([big, 4096])["k"][0]
+    assert [c["n"] for c in node["k"]] == ["v0", "v1"]  # never "1 smaller"
+
+
+def test_treemap_holds_at_most_its_budget_largest_first() -> None:
+    images: list[dict[str, Any]] = [
+        {"id": f"sha256:{i:064x}", "tags": [f"app{i}"], "containers": 1, "disk": 4096 * 300,
+         "layers": [{"chain_id": f"sha256:{i:032x}{j:032x}", "diff_id": "sha256:" + "d" * 64,
+                     "size": 4096, "disk": 4096 * (1 + (i + j) % 3)} for j in range(200)]}
+        for i in range(250)
+    ]  # fmt: skip
+    total = sum(la["disk"] for i in images for la in i["layers"])
+    tree = treemap({"root": "/r", "images": images, "totals": {"images": total, "root_disk": total}})
+    assert tree is not None
+    nodes = list(_nodes(tree))
+    assert NODE_BUDGET - MAX_CHILDREN <= len(nodes) <= NODE_BUDGET
+    for node in nodes:
+        if "k" in node:
+            assert node["d"] == sum(c["d"] for c in node["k"])
+    category = tree["k"][0]
+    opened = [n for n in category["k"] if "k" in n]
+    closed = [n for n in category["k"] if "k" not in n]
+    assert opened and closed and min(n["d"] for n in opened) >= max(n["d"] for n in closed)
 
 
 def test_quick_report_has_no_images_in_the_map(doc: Any) -> None:
@@ -342,7 +389,7 @@ def test_every_table_figure_is_the_jsons(browser: Any, html_file: Path, doc: Any
                 assert title == ("not known" if entry[field] is None else f"{entry[field]:,} bytes")
     _, rows = browser.execute_script(TABLE, "containers")
     assert sorted(cells[0][0] for _, cells in rows) == sorted([*HOSTILE, display(ODD)])
-    assert display(ODD) == 'quo"te\'s\\x0anew<!--line\\u202egnp.exe\\xa0'
+    assert display(ODD) == "quo\"te's\\x0anew<!--line\\u202egnp.exe\\xa0"
     _, rows = browser.execute_script(TABLE, "volumes")
     assert {cells[0][0] for _, cells in rows} == {v["name"] for v in doc["volumes"]}
     assert "bad\\xff\\xfe<i>" in {cells[0][0] for _, cells in rows}

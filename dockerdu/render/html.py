@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
@@ -31,10 +32,14 @@ from ..report import Report
 from ..units import human
 from .json_ import to_dict
 
-MAX_CHILDREN = 60
-"""Children a treemap node shows; the rest go into one "N smaller" node."""
+MAX_CHILDREN = 300
+"""Children a treemap node shows at most; the rest go into one "N smaller" node."""
+MIN_SHARE = 20_000
+"""A child under 1/MIN_SHARE of its node (a few pixels with the node on the whole map) goes there too."""
 SMALLER_LEVELS = 3
-"""How many "N smaller" nodes can be opened one inside the other before the rest is one leaf."""
+"""How many "N smaller" nodes open one inside the other; the last is a leaf."""
+NODE_BUDGET = 20_000
+"""Nodes the treemap holds at most: the largest nodes are opened first, the rest stay leaves."""
 
 CATEGORIES = (
     ("images", "images"),
@@ -65,22 +70,52 @@ def _group(name: str, cat: str, children: list[Node], **extra: Any) -> Node | No
     if not kept:
         return None
     node = _leaf(name, sum(c["d"] for c in kept), cat, **extra)
-    node["k"] = _aggregate(kept, cat)
+    node["k"] = kept
     return node
 
 
-def _aggregate(children: list[Node], cat: str, level: int = 0) -> list[Node]:
-    """The largest MAX_CHILDREN, then the rest as one "N smaller" node (opened again, to a limit)."""
+def _shown(children: list[Node], disk: int) -> tuple[list[Node], list[Node]]:
+    """The children a node of `disk` shows, largest first, and the rest."""
     children = sorted(children, key=lambda c: -c["d"])
-    if len(children) <= MAX_CHILDREN + 1:
-        return children
-    rest = children[MAX_CHILDREN:]
-    smaller: Node = {"n": f"{len(rest)} smaller", "d": sum(c["d"] for c in rest), "c": cat, "m": len(rest)}
-    if all(c.get("x") for c in rest):
-        smaller["x"] = 1
-    if level + 1 < SMALLER_LEVELS:
-        smaller["k"] = _aggregate(rest, cat, level + 1)
-    return [*children[:MAX_CHILDREN], smaller]
+    n = 0
+    while n < min(len(children), MAX_CHILDREN) and children[n]["d"] * MIN_SHARE >= disk:
+        n += 1
+    if len(children) - n == 1:  # no "1 smaller" box: the one itself
+        n += 1
+    return children[:n], children[n:]
+
+
+def _shape(root: Node) -> Node:
+    """Bound the tree: each node its largest children and one "N smaller" node, NODE_BUDGET nodes in all.
+
+    Nodes are opened largest first, so the detail goes where the bytes are; a node the
+    budget does not reach keeps its disk and loses its children (the tables list them).
+    """
+    budget = NODE_BUDGET - 1
+    heap: list[tuple[int, int, Node, int]] = [(-root["d"], 0, root, 0)]
+    count = 1
+    while heap:
+        _, _, node, level = heapq.heappop(heap)
+        shown, rest = _shown(node["k"], node["d"])
+        if len(shown) + bool(rest) > budget:
+            del node["k"]
+            continue
+        budget -= len(shown) + bool(rest)
+        opened = [(c, 0) for c in shown if "k" in c]
+        if rest:
+            smaller: Node = {"n": f"{len(rest)} smaller", "d": sum(c["d"] for c in rest), "c": node["c"],
+                             "m": len(rest), "t": "smaller"}  # fmt: skip
+            if all(c.get("x") for c in rest):
+                smaller["x"] = 1
+            if level + 1 < SMALLER_LEVELS:
+                smaller["k"] = rest
+                opened.append((smaller, level + 1))
+            shown = [*shown, smaller]
+        node["k"] = shown
+        for child, child_level in opened:
+            heapq.heappush(heap, (-child["d"], count, child, child_level))
+            count += 1
+    return root
 
 
 def _with_rest(name: str, cat: str, children: list[Node], total: int | None, rest: str) -> Node | None:
@@ -240,7 +275,8 @@ def treemap(doc: dict[str, Any]) -> Node | None:
     for node in categories:
         node.setdefault("t", "category")
     name = " + ".join(str(r.get("path", "")) for r in roots_of(doc))
-    return _group(name, "root", categories, t="root")
+    root = _group(name, "root", categories, t="root")
+    return None if root is None else _shape(root)
 
 
 def _nodes(node: Node) -> Iterator[Node]:

@@ -108,7 +108,7 @@
     var cat = CAT_NAMES[node.c] || node.c;
     var what = {
       image: "image", layer: node.u > 1 ? "layer shared by " + node.u + " images" : "layer",
-      shared: "layers of several images (each appears once, here)", container: "container",
+      shared: "layers of several images (each appears once, here)", smaller: "smaller entries taken together", container: "container",
       rw: "writable and init layers", logs: "container logs", volume: "volume", orphan: "orphan",
       kind: "orphans of one kind", other: "other", rest: "not in a listed entry", category: "category", root: "root"
     }[node.t] || cat;
@@ -208,8 +208,8 @@
   function tile(n, index, groupIndex, g) {
     var d = n.data;
     var w = n.x1 - n.x0, hh = n.y1 - n.y0;
-    var cls = "tile c-" + d.c + (d.x ? " x" : "") + (g && n.y0 - g.y0 < 1 && g.x1 - g.x0 > 40 ? " top" : "") +
-      (w < 40 || hh < 16 ? " tiny" : "");
+    var cls = "tile c-" + d.c + (d.x ? " x" : "") + (d.t === "smaller" ? " smaller" : "") +
+      (g && n.y0 - g.y0 < 1 && bigLabel(g) ? " top" : "") + (w < 40 || hh < 16 ? " tiny" : "");
     var e = el("div", { "class": cls, tabindex: "-1", role: "button", "data-index": index,
       "data-disk": d.d, "data-ref": d.r, "data-leaf": d.k ? null : "1", "aria-label": label(d) },
       d.n, el("span", { "class": "sz" }, fmt(d.d)));
@@ -227,9 +227,12 @@
     return e;
   }
 
+  function bigLabel(g) { return g.x1 - g.x0 >= 40 && g.y1 - g.y0 >= 34; }
   function groupBox(g, index) {
-    var box = el("div", { "class": "group", "data-index": index, "data-disk": g.data.d });
+    var box = el("div", { "class": "group" + (g.data.t === "smaller" ? " smaller" : ""), "data-index": index,
+      "data-disk": g.data.d });
     place(box, g);
+    if (!bigLabel(g)) return box;
     var b = el("button", { type: "button", "class": "glabel", tabindex: "-1", "data-index": index },
       g.data.n + "  " + fmt(g.data.d));
     b.addEventListener("click", function () { zoom(index); });
