@@ -183,8 +183,8 @@ def _volumes_tree(disks: list[int]) -> Any:
 
 
 def test_many_entries_become_n_smaller_nodes() -> None:
-    node = _volumes_tree([4096] * 1000)["k"][0]
-    left = 1000
+    left = SMALLER_LEVELS * MAX_CHILDREN + 100
+    node = _volumes_tree([4096] * left)["k"][0]
     for _ in range(SMALLER_LEVELS):
         assert len(node["k"]) == MAX_CHILDREN + 1
         left -= MAX_CHILDREN

@@ -32,7 +32,7 @@ from ..report import Report
 from ..units import human
 from .json_ import to_dict
 
-MAX_CHILDREN = 300
+MAX_CHILDREN = 1000
 """Children a treemap node shows at most; the rest go into one "N smaller" node."""
 MIN_SHARE = 20_000
 """A child under 1/MIN_SHARE of its node (a few pixels with the node on the whole map) goes there too."""

@@ -209,7 +209,7 @@
     var d = n.data;
     var w = n.x1 - n.x0, hh = n.y1 - n.y0;
     var cls = "tile c-" + d.c + (d.x ? " x" : "") + (d.t === "smaller" ? " smaller" : "") +
-      (g && n.y0 - g.y0 < 1 && bigLabel(g) ? " top" : "") + (w < 40 || hh < 16 ? " tiny" : "");
+      (g && n.y0 - g.y0 < 1 && bigLabel(g) ? " top" : "") + (w < 40 || hh < 16 ? " tiny" : "") + (w < 6 || hh < 6 ? " dust" : "");
     var e = el("div", { "class": cls, tabindex: "-1", role: "button", "data-index": index,
       "data-disk": d.d, "data-ref": d.r, "data-leaf": d.k ? null : "1", "aria-label": label(d) },
       d.n, el("span", { "class": "sz" }, fmt(d.d)));
