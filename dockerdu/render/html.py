@@ -1,6 +1,6 @@
 """The report as one self-contained HTML page: a treemap, the headline and sortable tables.
 
-The page holds three JSON documents and one script, nothing it must fetch:
+The page holds two JSON documents and one script, and fetches nothing:
 
 - `dockerdu-report`: the report's JSON, exactly as `--format json` prints it (compact);
   every figure on the page is read from it;
