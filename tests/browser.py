@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,7 +67,7 @@ def chromium() -> Iterator[Any]:
     # Report alerts instead of failing every later command on them: the test asks.
     options.set_capability("unhandledPromptBehavior", "ignore")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which(CHROMEDRIVER) or CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",
