@@ -8,16 +8,19 @@ from collections.abc import Sequence
 from .ids import ChainID, DiffID
 
 
-def chain_ids(diff_ids: Sequence[DiffID]) -> tuple[ChainID, ...]:
-    """The chain ID of every layer prefix.
+def chain_id(parent: ChainID | None, diff_id: DiffID) -> ChainID:
+    """The chain ID of a layer: its diff ID on a base layer, else sha256(parent + " " + diff ID).
 
-    chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i]), both full `sha256:<hex>`.
+    Both operands are full `sha256:<hex>` strings.
     """
+    if parent is None:
+        return ChainID(diff_id)
+    return ChainID("sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest())
+
+
+def chain_ids(diff_ids: Sequence[DiffID]) -> tuple[ChainID, ...]:
+    """The chain ID of every layer prefix, base first."""
     chains: list[ChainID] = []
     for diff_id in diff_ids:
-        if not chains:
-            chains.append(ChainID(diff_id))
-        else:
-            digest = hashlib.sha256(f"{chains[-1]} {diff_id}".encode()).hexdigest()
-            chains.append(ChainID("sha256:" + digest))
+        chains.append(chain_id(chains[-1] if chains else None, diff_id))
     return tuple(chains)

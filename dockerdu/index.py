@@ -8,11 +8,11 @@ orphan only when every source that could reference it was read in full.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from . import chain
 from .chain import chain_ids
 from .ids import ChainID, ContainerID, ImageID, is_buildkit_id
 from .model import Orphan, Problem
@@ -285,11 +285,7 @@ def _check_parents(index: Index, scans: Scans, store: str) -> None:
     """A chain ID is the hash of its parent's and its own diff: a `parent` that breaks it is damage."""
     layers = scans.layerdb.layers
     for chain_id, layer in layers.items():
-        expected = chain_ids((layer.diff_id,))[0] if layer.parent is None else None
-        if layer.parent is not None:
-            digest = hashlib.sha256(f"{layer.parent} {layer.diff_id}".encode()).hexdigest()
-            expected = ChainID("sha256:" + digest)
-        if expected != chain_id:
+        if chain.chain_id(layer.parent, layer.diff_id) != chain_id:
             index.problems.append(
                 Problem(
                     "layer_chain_mismatch",

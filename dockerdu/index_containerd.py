@@ -21,11 +21,11 @@ allocated bytes of every inode, directories included, each inode once.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 from collections.abc import Iterable
 
+from .chain import chain_ids
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
 from .index import (
     IN_FLIGHT,
@@ -55,11 +55,8 @@ HISTORY_NAMESPACE = "moby_history"
 
 
 def chain_of(diff_ids: Iterable[str]) -> list[str]:
-    """identity.ChainIDs: chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i])."""
-    out: list[str] = []
-    for d in diff_ids:
-        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
+    """identity.ChainIDs of an image's diff IDs, base first."""
+    return list(chain_ids([DiffID(d) for d in diff_ids]))
 
 
 def live_usage(path: str) -> int:
