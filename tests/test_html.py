@@ -493,7 +493,7 @@ def test_screenshot_at_1280x800_is_not_blank(browser: Any, html_file: Path, tmp_
 
 
 @pytest.mark.browser
-def test_cleaned_by_and_two_roots_when_the_json_has_them(browser: Any, doc: Any, tmp_path: Path) -> None:
+def test_cleaned_by_two_roots_and_a_running_daemon(browser: Any, doc: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     total = doc["totals"]["root_disk"]
@@ -502,6 +502,7 @@ def test_cleaned_by_and_two_roots_when_the_json_has_them(browser: Any, doc: Any,
         "roots": [{"path": doc["root"], "role": "docker", "disk": 1000},
                   {"path": "/var/lib/containerd", "role": "containerd", "disk": total - 1000}],
         "orphans": [{**o, "cleaned_by": "never"} for o in doc["orphans"]],
+        "docker": {**doc["docker"], "daemon_running": True, "daemon_pid": 4242},
     }  # fmt: skip
     path = tmp_path / "extended.html"
     path.write_text(page(extended))
@@ -511,6 +512,8 @@ def test_cleaned_by_and_two_roots_when_the_json_has_them(browser: Any, doc: Any,
     assert headers[-1] == "CLEANED BY" and {cells[-1][0] for _, cells in rows} == {"never"}
     headline = browser.find_element(By.CSS_SELECTOR, "dl.headline").text
     assert "containerd root\n/var/lib/containerd" in headline
+    warning = browser.find_element(By.CSS_SELECTOR, "p.warn[role=alert]").text
+    assert warning.startswith("dockerd was running (pid 4242) during the scan")
     browser.execute_script(OPEN_BOX, "orphans")
     leaf = browser.find_element(By.CSS_SELECTOR, '#treemap .tile[data-ref^="/orphans/"]')
     browser.execute_script("arguments[0].focus()", leaf)
