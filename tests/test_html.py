@@ -216,8 +216,12 @@ def test_treemap_holds_at_most_its_budget_largest_first() -> None:
         for i in range(250)
     ]  # fmt: skip
     total = sum(la["disk"] for i in images for la in i["layers"])
-    tree = treemap({"root": "/r", "images": images, "totals": {"images": total, "root_disk": total}})
+    volumes = [{"name": f"v{i}", "size": 1, "disk": 4096, "containers": []} for i in range(300)]
+    totals = {"images": total, "volumes": 4096 * 300, "root_disk": total + 4096 * 300}
+    tree = treemap({"root": "/r", "images": images, "volumes": volumes, "totals": totals})
     assert tree is not None
+    # Each category shows its entries, however small beside the others: levels open in turn.
+    assert [len(c["k"]) for c in tree["k"]] == [250, 300]
     nodes = list(_nodes(tree))
     assert NODE_BUDGET - MAX_CHILDREN <= len(nodes) <= NODE_BUDGET
     for node in nodes:

@@ -88,14 +88,15 @@ def _shown(children: list[Node], disk: int) -> tuple[list[Node], list[Node]]:
 def _shape(root: Node) -> Node:
     """Bound the tree: each node its largest children and one "N smaller" node, NODE_BUDGET nodes in all.
 
-    Nodes are opened largest first, so the detail goes where the bytes are; a node the
-    budget does not reach keeps its disk and loses its children (the tables list them).
+    Nodes are opened level by level (every category shows its entries), each level
+    largest first, so the detail goes where the bytes are; a node the budget does not
+    reach keeps its disk and loses its children (the tables list them).
     """
     budget = NODE_BUDGET - 1
-    heap: list[tuple[int, int, Node, int]] = [(-root["d"], 0, root, 0)]
+    heap: list[tuple[int, int, int, Node, int]] = [(0, -root["d"], 0, root, 0)]
     count = 1
     while heap:
-        _, _, node, level = heapq.heappop(heap)
+        depth, _, _, node, level = heapq.heappop(heap)
         shown, rest = _shown(node["k"], node["d"])
         if len(shown) + bool(rest) > budget:
             del node["k"]
@@ -113,7 +114,7 @@ def _shape(root: Node) -> Node:
             shown = [*shown, smaller]
         node["k"] = shown
         for child, child_level in opened:
-            heapq.heappush(heap, (-child["d"], count, child, child_level))
+            heapq.heappush(heap, (depth + 1, -child["d"], count, child, child_level))
             count += 1
     return root
 
