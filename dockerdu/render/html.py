@@ -38,7 +38,7 @@ MIN_SHARE = 20_000
 """A child under 1/MIN_SHARE of its node (a few pixels with the node on the whole map) goes there too."""
 SMALLER_LEVELS = 3
 """How many "N smaller" nodes open one inside the other; the last is a leaf."""
-NODE_BUDGET = 20_000
+NODE_BUDGET = 10_000
 """Nodes the treemap holds at most: the largest nodes are opened first, the rest stay leaves."""
 
 CATEGORIES = (
