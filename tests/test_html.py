@@ -550,3 +550,18 @@ def test_audit_history_chart(browser: Any, root: Path, tmp_path: Path) -> None:
     # This report last, unrecorded (unless made within the second of the last audit, with its figures).
     shown = _report_json(since.read_text(), "dockerdu-view")["history"]
     assert len(shown) in (3, 4) and shown[-1]["at"] == _report_json(since.read_text())["generated_at"]
+
+
+@pytest.mark.browser
+def test_long_tables_show_the_rest_on_request(browser: Any, doc: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    volumes = [{"name": f"v{i}", "size": i, "disk": 4096 * i, "containers": [], "anonymous": False}
+               for i in range(250)]  # fmt: skip
+    path = tmp_path / "long.html"
+    path.write_text(page({**doc, "volumes": volumes}))
+    _open(browser, path)
+    assert len(browser.execute_script(TABLE, "volumes")[1]) == 200
+    browser.find_element(By.XPATH, '//section[@id="volumes"]//button[.="Show all 250 rows"]').click()
+    _, rows = browser.execute_script(TABLE, "volumes")
+    assert [r for r, _ in rows] == list(range(250))

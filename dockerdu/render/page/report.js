@@ -5,7 +5,7 @@
   var doc = JSON.parse(document.getElementById("dockerdu-report").textContent);
   var view = JSON.parse(document.getElementById("dockerdu-view").textContent);
   var UNITS = view.units || {};
-  var ROW_LIMIT = 500;
+  var ROW_LIMIT = 200;
   var CAT_NAMES = {
     images: "images", image_content: "image content", containers: "containers", logs: "logs",
     volumes: "volumes", build_cache: "build cache", orphans: "orphans", metadata: "metadata",
@@ -214,16 +214,8 @@
       "data-disk": d.d, "data-ref": d.r, "data-leaf": d.k ? null : "1", "aria-label": label(d) },
       d.n, el("span", { "class": "sz" }, fmt(d.d)));
     place(e, n);
-    var target = groupIndex !== null && g && g.data.k ? groupIndex : (d.k ? index : null);
-    e.addEventListener("click", function () { if (target !== null) zoom(target); });
-    e.addEventListener("mousemove", function (ev) { showTip(d, ev.clientX, ev.clientY); });
-    e.addEventListener("mouseleave", hideTip);
-    e.addEventListener("focus", function () {
-      var r = e.getBoundingClientRect();
-      showTip(d, r.left + Math.min(r.width, 60), r.top + Math.min(r.height, 20));
-    });
-    e.addEventListener("blur", hideTip);
-    e._target = target;
+    e._target = groupIndex !== null && g && g.data.k ? groupIndex : (d.k ? index : null);
+    e._data = d;
     return e;
   }
 
@@ -235,12 +227,24 @@
     if (!bigLabel(g)) return box;
     var b = el("button", { type: "button", "class": "glabel", tabindex: "-1", "data-index": index },
       g.data.n + "  " + fmt(g.data.d));
-    b.addEventListener("click", function () { zoom(index); });
-    b.addEventListener("mousemove", function (ev) { showTip(g.data, ev.clientX, ev.clientY); });
-    b.addEventListener("mouseleave", hideTip);
+    b._target = index;
+    b._data = g.data;
     box.appendChild(b);
     return box;
   }
+
+  /* One listener of each kind for the whole map (thousands of tiles). */
+  function hit(ev) { return ev.target && ev.target.closest ? ev.target.closest(".tile, .glabel") : null; }
+  tm.addEventListener("click", function (ev) { var t = hit(ev); if (t && t._target !== null) zoom(t._target); });
+  tm.addEventListener("mousemove", function (ev) { var t = hit(ev); if (t) showTip(t._data, ev.clientX, ev.clientY); else hideTip(); });
+  tm.addEventListener("mouseleave", hideTip);
+  tm.addEventListener("focusin", function (ev) {
+    var t = hit(ev);
+    if (!t) return;
+    var r = t.getBoundingClientRect();
+    showTip(t._data, r.left + Math.min(r.width, 60), r.top + Math.min(r.height, 20));
+  });
+  tm.addEventListener("focusout", hideTip);
 
   function moveFocus(i) {
     if (!tiles.length) return;
@@ -472,13 +476,14 @@
 
   add(app, headline());
   add(app, treemapSection());
-  add(app, historySection());
-  add(app, tables());
   document.body.appendChild(tip);
-  /* The map fills the first screen below the headline, within bounds. */
+  /* The map fills the first screen below the headline, within bounds; measured and drawn
+   * before the tables exist, so that only the top of the page is laid out for it. */
   drawCrumbs();
   tm.style.height = Math.round(Math.max(360, Math.min(720, window.innerHeight - tm.offsetTop - 12))) + "px";
   draw();
+  add(app, historySection());
+  add(app, tables());
   var pending = 0;
   window.addEventListener("resize", function () {
     cancelAnimationFrame(pending);
