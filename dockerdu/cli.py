@@ -48,6 +48,17 @@ class OutputFormat(str, enum.Enum):
     json = "json"
     prometheus = "prometheus"
     csv = "csv"
+    html = "html"
+
+
+class OrphansFormat(str, enum.Enum):
+    """What `dockerdu orphans --format` accepts: the report's formats but the page (whose
+    treemap and tables hold the orphans beside everything else)."""
+
+    table = "table"
+    json = "json"
+    prometheus = "prometheus"
+    csv = "csv"
 
 
 class ImageFormat(str, enum.Enum):
@@ -308,10 +319,18 @@ def _emit(
     *,
     orphans_only: bool = False,
     layout: Layout | None = None,
+    history: Path | None = None,
 ) -> None:
     from .output import render, write_output
 
-    write_output(render(report, fmt.value, growth, orphans_only=orphans_only, layout=layout), output)
+    text = render(report, fmt.value, growth, orphans_only=orphans_only, layout=layout, history=history)
+    write_output(text, output)
+
+
+def _history_file(path: Path | None) -> Path:
+    from .history import default_path
+
+    return path or default_path()
 
 
 @app.command()
@@ -350,15 +369,13 @@ def report(
 
             growth = growth_since(history, report)
         if since and growth is None:
-            from .history import default_path
-
-            where = display(str(history or default_path()))
+            where = display(str(_history_file(history)))
             typer.echo(
                 f"dockerdu: no previous audit of {display(report.root)} in {where}"
                 "; `dockerdu audit` records one (run it from cron or a timer)",
                 err=True,
             )
-        _emit(report, fmt, growth, output, layout=layout)
+        _emit(report, fmt, growth, output, layout=layout, history=_history_file(history) if since else None)
         return ExitCode.OK
 
     _run(debug, work)
@@ -367,7 +384,9 @@ def report(
 @app.command()
 def orphans(
     root: RootOption = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: Annotated[
+        OrphansFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OrphansFormat.table,
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
@@ -386,7 +405,8 @@ def orphans(
 
         layout = _layout(no_trunc, binary, raw_bytes, False, output)
         options = _options(False, cache_dir, no_cache, jobs, quiet, containerd_root)
-        _emit(build_report(_located(root), options), fmt, output=output, orphans_only=True, layout=layout)
+        report = build_report(_located(root), options)
+        _emit(report, OutputFormat(fmt.value), output=output, orphans_only=True, layout=layout)
         return ExitCode.OK
 
     _run(debug, work)
@@ -530,7 +550,7 @@ def audit(
         }  # fmt: skip
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:
-            _emit(result.report, fmt, result.growth, output)
+            _emit(result.report, fmt, result.growth, output, history=result.settings.history)
         echo_lines(audit_lines(result, verbose), message_stream(fmt and fmt.value, output))
         return ExitCode.THRESHOLD_EXCEEDED if result.breached else ExitCode.OK
 
