@@ -122,7 +122,7 @@ def synthetic(containers: int, images: int, layers: int) -> Report:
     return Report(
         root="/var/lib/docker", root_source="default", store="overlay2", driver="overlay2",
         generated_at="2026-12-01T00:00:00+00:00", version="bench",
-        docker=DockerInfo(False, None, True, "images", t_images),
+        docker=DockerInfo(False, None, "5b3c0b5e-0000-4000-8000-000000000000", "images", t_images),
         images=tuple(image_list), containers=tuple(container_list), volumes=tuple(volume_list),
         build_cache=BuildCacheReport(0, 0, ()), orphans=tuple(orphan_list), problems=(), other=(),
         totals=Totals(t_images, t_cont, t_logs, t_vol, 0, t_orph, meta, 0, root_disk, t_orph + t_vol),
