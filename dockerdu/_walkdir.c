@@ -143,7 +143,9 @@ list_dir(struct walk *w, int fd, int level, size_t len)
                 if (level == 0) {
                     return -1;
                 }
-                return add_error(w, len, NULL, errno);
+                /* ENOENT: the dir was removed while it was listed (a daemon at work): gone, not
+                 * unreadable. */
+                return errno == ENOENT ? 0 : add_error(w, len, NULL, errno);
             }
         }
         struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + at);

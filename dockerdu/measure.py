@@ -507,7 +507,8 @@ def _walk(
                             t.disk += st.st_blocks * BLOCK
                             t.inodes += 1
             except OSError as e:  # the listing itself failed part-way
-                unreadable(node, tally, e)
+                if not isinstance(e, FileNotFoundError):  # else removed while listed: gone
+                    unreadable(node, tally, e)
             finally:
                 if child_anchor is not None:
                     release(child_anchor)

@@ -1594,6 +1594,23 @@ def containerd_scenario(d: PrivateDaemon, tar: Path) -> None:
         "sh", "-c", f"head -c {EXITED_RW_FILE} /dev/zero > /out.bin; seq 1 300",
     )  # fmt: skip
     d.docker("create", "--name", CREATED, "--network", "none", APP1, "true")
+    wait_for_ingests(d)
+
+
+def wait_for_ingests(d: PrivateDaemon, timeout: float = 120) -> None:
+    """Wait until the daemon's containerd has no write in progress.
+
+    BuildKit records a build's history (namespace `moby_history`) after the build has
+    returned; a daemon stopped meanwhile leaves that write as an ingest dir, a real
+    leftover the tests would then find beside the planted ones.
+    """
+    where = d.containerd_root if d.system_containerd else d.root / "containerd/daemon"
+    ingest = where / "io.containerd.content.v1.content/ingest"
+    deadline = time.monotonic() + timeout
+    while ingest.is_dir() and any(ingest.iterdir()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"writes still in progress after {timeout} s: {sorted(os.listdir(ingest))}")
+        time.sleep(0.1)
 
 
 def import_into_namespace(d: PrivateDaemon, namespace: str, tag: str, size: int) -> None:
@@ -1604,3 +1621,4 @@ def import_into_namespace(d: PrivateDaemon, namespace: str, tag: str, size: int)
     d.docker("save", "-o", str(archive), tag)
     d.docker("rmi", tag)
     d.ctr(namespace, "images", "import", str(archive))
+    wait_for_ingests(d)

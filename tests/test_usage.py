@@ -37,7 +37,10 @@ def _root(builder: RootBuilder) -> Path:
             ["audit", "--max-orphans", "5X"],
             "--max-orphans: '5X' is not a size (e.g. 10G, 500MiB, 1.5GB, 4096)",
         ),
-        (["report", "-f", "xml"], "--format: 'xml' is not one of 'table', 'json', 'prometheus', 'csv', 'html'"),
+        (
+            ["report", "-f", "xml"],
+            "--format: 'xml' is not one of 'table', 'json', 'prometheus', 'csv', 'html'",
+        ),
         (["report", "--jobs", "x"], "--jobs: 'x' is not a valid int range"),
         (
             ["audit", "--max-fs-used-percent", "200"],
