@@ -148,6 +148,8 @@ class Index:
     figures: StoreFigures | None = None
     naive_rw_sizes: dict[ContainerID, int] = field(default_factory=dict)
     """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
+    data_outside: set[str] = field(default_factory=set)
+    """Layer dirs whose `diff` is a symlink: never followed, so their figures are not measured."""
 
     @property
     def layer_root(self) -> str:
@@ -430,6 +432,11 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
                 index.mark(f"{index.layer_root}/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = UNATTRIBUTED
+        elif container_id in scans.containers.no_config:
+            # Part of that container dir's orphan (or in flight with it), marked below.
+            changed = scans.containers.mtimes.get(container_id, 0.0)
+            in_flight = daemon_running and now - changed < IN_FLIGHT_SECONDS
+            owner = IN_FLIGHT if in_flight else Owner("orphans", f"containers/{container_id}")
         elif daemon_running and (
             now - mount.changed < IN_FLIGHT_SECONDS
             or _recent(scans.overlay2, dirs, now)
@@ -460,9 +467,12 @@ def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running:
     """Logs of loaded containers; container dirs with no usable config or no layer."""
     store = f"image/{scans.driver}"
     containers = scans.containers
-    for container_id in sorted({*containers.unusable, *containers.containers} - set(index.containers)):
+    known = {*containers.unusable, *containers.containers, *containers.no_config}
+    for container_id in sorted(known - set(index.containers)):
         rel = f"containers/{container_id}"
         reason = containers.unusable.get(container_id, "container with no layer (layerdb mount gone)")
+        if container_id in containers.no_config:
+            reason = "container dir without config.v2.json: Docker never loads it, nor removes it"
         paths: tuple[str, ...] = (rel,)
         mount = scans.layerdb.mounts.get(container_id)
         if mount is not None:

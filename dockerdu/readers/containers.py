@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..fsread import ReadError, list_dir, read_json
 from ..ids import HEX64, ContainerID, IDError, ImageID, parse_image_id
@@ -41,6 +44,15 @@ class ContainersScan:
     """Last change of each container dir, to tell one being created or removed."""
     complete: bool = True
     """Every container dir was read in full: container lists and volume users are whole."""
+    no_config: frozenset[ContainerID] = frozenset()
+    """Container dirs with no config.v2.json at all: Docker never loads them, nor removes them."""
+
+
+# Docker no longer counts a container it cannot load: its volumes look unused to prune.
+NOT_LOADED = (
+    "Docker cannot load this container and no longer counts it, so `docker system prune --volumes` "
+    "deletes its anonymous volumes; its writable layer and volumes are not orphans"
+)
 
 
 def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
@@ -51,12 +63,14 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
         return ContainersScan({}, {}, (Problem("metadata_unreadable", rel, str(e)),), False, {}, False)
     containers: dict[ContainerID, ContainerRecord] = {}
     unusable: dict[ContainerID, str] = {}
+    no_config: set[ContainerID] = set()
     mtimes: dict[ContainerID, float] = {}
     problems: list[Problem] = []
     for entry in sorted(entries, key=lambda e: e.name):
         relpath = f"{rel}/{entry.name}"
-        if not HEX64.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
-            what = "a dir" if entry.is_dir(follow_symlinks=False) else "not a dir"
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if not HEX64.fullmatch(entry.name):
+            what = "a dir" if is_dir else "not a dir"
             problems.append(
                 Problem(
                     "metadata_unreadable", relpath, f"not a container dir ({what}): Docker cannot load it"
@@ -68,15 +82,40 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
             mtimes[container_id] = entry.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue  # removed while we looked
+        if not is_dir:
+            # A container ID that is a symlink, file or FIFO: what it owned is unknown, not gone.
+            what = _file_type(entry)
+            unusable[container_id] = f"is {what}, not a dir"
+            problems.append(Problem("metadata_unreadable", relpath, f"is {what}, not a dir: {NOT_LOADED}"))
+            continue
         try:
             record, damage = _read_container(Path(entry.path), container_id)
         except ReadError as e:
+            if str(e) == "missing":
+                no_config.add(container_id)
+                continue
             unusable[container_id] = f"config.v2.json {e}"
-            problems.append(Problem("metadata_unreadable", f"{relpath}/config.v2.json", str(e)))
+            problems.append(Problem("metadata_unreadable", f"{relpath}/config.v2.json", f"{e}: {NOT_LOADED}"))
             continue
         containers[container_id] = record
         problems.extend(Problem("metadata_unreadable", f"{relpath}/{name}", why) for name, why in damage)
-    return ContainersScan(containers, unusable, tuple(problems), True, mtimes, not problems)
+    return ContainersScan(
+        containers, unusable, tuple(problems), True, mtimes, not problems, frozenset(no_config)
+    )
+
+
+def _file_type(entry: os.DirEntry[str]) -> str:
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return "gone"
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a file" if stat.S_ISREG(mode) else "a device"
 
 
 def state_string(state: dict[str, object]) -> str:
@@ -104,10 +143,10 @@ def _read_container(path: Path, container_id: ContainerID) -> tuple[ContainerRec
         raise ReadError("is not a JSON object")
     if config.get("ID") != container_id:
         raise ReadError("names another container ID")
+    why = _type_error(config)
+    if why is not None:
+        raise ReadError(why)
     damage: list[tuple[str, str]] = []
-    for key, kind in (("State", dict), ("MountPoints", dict), ("Config", dict), ("Name", str)):
-        if config.get(key) is not None and not isinstance(config[key], kind):
-            damage.append(("config.v2.json", f"{key} is not {'an object' if kind is dict else 'a string'}"))
     try:
         image_id = parse_image_id(config["Image"]) if isinstance(config.get("Image"), str) else None
     except IDError:
@@ -138,6 +177,41 @@ def _read_container(path: Path, container_id: ContainerID) -> tuple[ContainerRec
         log_files=_log_files(path, container_id),
     )
     return record, damage
+
+
+# Fields dockerdu reads, with the JSON type Docker's decoder needs there: a value of
+# another type fails the whole json.Unmarshal, and Docker does not load the container.
+_TOP_TYPES: dict[str, type] = {
+    "State": dict, "MountPoints": dict, "Config": dict, "Name": str, "Image": str, "Driver": str,
+}  # fmt: skip
+_STATE_TYPES: dict[str, type] = {
+    "Running": bool, "Paused": bool, "Restarting": bool, "Dead": bool, "RemovalInProgress": bool,
+    "StartedAt": str,
+}  # fmt: skip
+_MOUNT_TYPES: dict[str, type] = {"Name": str, "Type": str, "Source": str, "Destination": str}
+
+
+def _type_error(config: dict[str, Any]) -> str | None:
+    """Why Docker's decoder rejects `config` (a field of the wrong type), None when it does not."""
+    def wrong(doc: dict[str, Any], types: dict[str, type], where: str) -> str | None:
+        for key, kind in types.items():
+            value = doc.get(key)
+            if value is not None and not isinstance(value, kind):
+                name = {dict: "an object", str: "a string", bool: "a boolean"}[kind]
+                return f"{where}{key} is {type(value).__name__}, not {name}"
+        return None
+
+    why = wrong(config, _TOP_TYPES, "")
+    state = config.get("State")
+    if why is None and isinstance(state, dict):
+        why = wrong(state, _STATE_TYPES, "State.")
+    for point, mp in (config.get("MountPoints") or {}).items() if why is None else ():
+        why = wrong(mp, _MOUNT_TYPES, f"MountPoints[{point[:40]!r}].") if isinstance(mp, dict) else (
+            f"MountPoints[{point[:40]!r}] is not an object"
+        )
+        if why is not None:
+            break
+    return why
 
 
 def _log_driver(path: Path) -> tuple[str, str | None]:
