@@ -58,7 +58,12 @@ def _image_report(
         layer = index.layers[c]
         owner = index.layer_owner.get(c)
         ldisk = None
-        if layer.cache_id in index.overlay2_dirs and owner is not None and owner.key == layer.cache_id:
+        if (
+            layer.cache_id in index.overlay2_dirs
+            and owner is not None
+            and owner.key == layer.cache_id
+            and layer.cache_id not in index.data_outside
+        ):
             ldisk = _known_disk(m, owner)
         layers.append(
             LayerReport(
@@ -150,7 +155,7 @@ def account(
                     for c in index.volume_users.get(name, ())
                     if c in index.containers
                 ),
-                anonymous=len(name) == 64 and all(ch in "0123456789abcdef" for ch in name),
+                anonymous=v.anonymous,
             )
             for name, v in index.volumes.volumes.items()
         ),
@@ -237,6 +242,8 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
         rw_size = 0 if _disk(m, Owner("containers", cid)) else None
     if cid in index.naive_rw_sizes:
         rw_size = index.naive_rw_sizes[cid]
+    if view.mount is not None and view.mount.mount_id in index.data_outside:
+        rw_size = None  # its diff/ is a symlink, never followed
     if index.figures is not None:
         rw_size = index.figures.rw_sizes.get(cid)
     return ContainerReport(

@@ -15,6 +15,7 @@ from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
+from .damage import check_damage, check_volume_data
 from .index import IN_FLIGHT, METADATA, NAIVE_DIFF_DRIVERS, Index, Owner, Scans, build_index
 from .locate import Location, Store, detect_store, graph_drivers
 from .measure import Progress, measure
@@ -112,6 +113,7 @@ def _containerd_index(location: Location, store: Store, now: float) -> Index:
         daemon_running=location.daemon is not None,
         sizes=sizes,
     )
+    check_volume_data(index)
     index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
     return index
 
@@ -165,6 +167,7 @@ def index_root(location: Location, options: Options, now: float) -> Index:
 def _read_and_join(location: Location, store: Store, now: float) -> Index:
     scans = read_root(location.root, store.driver)
     index = build_index(scans, now=now, daemon_running=location.daemon is not None)
+    check_damage(index, scans)
     index.problems[:0] = all_problems(scans)
     if location.daemon is not None:
         _settle_unreadable(index, location.root, now)
