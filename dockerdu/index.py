@@ -679,11 +679,17 @@ def _check_link_files(index: Index, scans: Scans, removing: frozenset[str]) -> N
             needs_lower.update(d for d in (view.mount.mount_id, view.mount.init_id) if d)
     for name, layer_dir in ov.dirs.items():
         owner = index.dir_owner.get(name)
-        if not layer_dir.is_dir or owner is None or owner.category not in ("images", "containers"):
+        if (
+            not layer_dir.is_dir
+            or owner is None
+            or owner.category not in ("images", "containers", "build_cache")
+        ):
             continue
         if owner.category == "containers" and owner.key in removing:
             continue
-        if layer_dir.link_error is not None:
+        if layer_dir.link_error is not None and (
+            owner.category != "build_cache" or layer_dir.link_error != "missing"
+        ):
             index.problems.append(
                 Problem(
                     "link_missing",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from dockerdu import fsread
 from dockerdu.cli import app
 from dockerdu.fsread import MAX_METADATA_BYTES
 from tests import realdocker as rd
@@ -1060,3 +1062,129 @@ def test_damage_round_two(base: Base, damage: Damage2, tmp_path: Path) -> None:
     for p in doc["problems"]:
         assert not p["path"].startswith("/") and ".." not in p["path"].split("/"), p
         assert "\n" not in p["reason"], p
+
+
+# --------------------------------------------------------------------------- a FIFO at every path read
+#
+# A 26.1 root, for its BuildKit records: the BuildKit reader reads layerdb files too.
+
+
+@pytest.fixture(scope="module")
+def base26(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
+    rd.require_docker("26.1")
+    work = tmp_path_factory.mktemp("damage-base26")
+    with rd.PrivateDaemon("26.1", work) as d:
+        scenario = rd.build_scenario(d, plants=())
+    result = run_report(d.root)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["orphans"] == [] and doc["problems"] == [] and doc["build_cache"]["records"]
+    yield Base(d.root, scenario, doc)
+
+
+def _paths_read(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every path under `root` that a report opens through the safe reader, root-relative."""
+    seen: list[str] = []
+    real = fsread._open
+
+    def record(path: str) -> int:
+        seen.append(path)
+        return real(path)
+
+    with monkeypatch.context() as m:
+        m.setattr(fsread, "_open", record)
+        result = CliRunner().invoke(
+            app, ["report", "--format", "json", "--root", str(root), "--no-cache", "--quiet", "-j", "1"]
+        )
+    assert result.exit_code == 0, result.output
+    prefix = f"{root}/"
+    return sorted({p.removeprefix(prefix) for p in seen if p.startswith(prefix) and os.path.lexists(p)})
+
+
+def _pattern(rel: str) -> str:
+    """A path with its IDs replaced: one pattern per kind of metadata file."""
+    rel = re.sub(r"[0-9a-f]{64}", "<id>", rel)
+    return re.sub(r"(?<![0-9a-z])[0-9a-z]{25}(?![0-9a-z])", "<buildkit-id>", rel)
+
+
+def test_a_fifo_at_each_path_read_never_hangs(
+    base26: Base, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO where any reader opens a file: every run ends, names it, and claims no orphan.
+
+    The paths are those the readers really open (recorded in a run), not a list by hand.
+    A FIFO is planted at each of them, one at a time, then at all of them at once.
+    The subprocess timeout bounds a hang; it is never a measure of speed.
+    """
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(base26.root), str(copy)], check=True)
+    paths = _paths_read(copy, monkeypatch)
+    kinds: dict[str, str] = {}
+    for rel in paths:
+        kinds.setdefault(_pattern(rel), rel)
+    # Every reader took part: the enumeration did not come up short by accident.
+    assert {
+        "buildkit/metadata_v2.db", "buildkit/snapshots.db", "buildkit/containerdmeta.db",
+        "volumes/metadata.db", "image/overlay2/repositories.json",
+        "image/overlay2/imagedb/content/sha256/<id>", "image/overlay2/layerdb/sha256/<id>/size",
+        "image/overlay2/layerdb/sha256/<id>/cache-id", "image/overlay2/layerdb/mounts/<id>/mount-id",
+        "containers/<id>/config.v2.json", "containers/<id>/hostconfig.json", "overlay2/<id>/link",
+        "overlay2/<buildkit-id>/lower",
+    } <= set(kinds), sorted(kinds)  # fmt: skip
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    failures: list[str] = []
+    for i, rel in enumerate(paths):
+        target = copy / rel
+        target.rename(aside / str(i))
+        os.mkfifo(target)
+        before = _tree_state(copy)
+        result = run_report(copy)
+        changed = _tree_state(copy) != before
+        target.unlink()
+        (aside / str(i)).rename(target)
+        if changed or result.returncode != 0 or result.stderr:
+            failures.append(f"{rel}: exit {result.returncode}, changed {changed}, {result.stderr[-300:]}")
+            continue
+        doc = json.loads(result.stdout)
+        if doc["orphans"] or not any(p["path"] == rel for p in doc["problems"]):
+            failures.append(f"{rel}: orphans {doc['orphans']}, problems {doc['problems']}")
+    assert not failures, "\n".join(failures)
+
+    for rel in paths:
+        (copy / rel).unlink()
+        os.mkfifo(copy / rel)
+    before = _tree_state(copy)
+    result = run_report(copy)
+    assert _tree_state(copy) == before
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["orphans"] == []
+    assert {p["path"] for p in doc["problems"]} >= {"buildkit/metadata_v2.db", "volumes/metadata.db"}
+
+
+def test_every_file_under_the_root_is_opened_safely(base26: Base, tmp_path: Path) -> None:
+    """Under strace: every open of a non-dir under the root is O_NOFOLLOW | O_NONBLOCK."""
+    if shutil.which("strace") is None:
+        if os.environ.get("CI"):
+            pytest.fail("strace is required in CI (.ci/run installs it)")
+        pytest.skip("no strace")
+    trace = tmp_path / "trace"
+    result = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(trace),
+         sys.executable, "-m", "dockerdu", "report", "--format", "json", "--root", str(base26.root),
+         "--no-cache", "--quiet", "--jobs", "1"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    files = 0
+    for line in trace.read_text(errors="replace").splitlines():
+        if '"' not in line or " open" not in line:
+            continue
+        path, flags = line.split('"', 2)[1], line.split('"', 2)[2]
+        if not path.startswith(f"{base26.root}/") or "O_DIRECTORY" in flags:
+            continue
+        files += 1
+        assert "O_NOFOLLOW" in flags and "O_NONBLOCK" in flags, line
+    assert files > 50, "the trace saw the metadata reads"
