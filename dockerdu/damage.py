@@ -97,15 +97,22 @@ def _lowers(index: Index, scans: Scans) -> None:
         if owner is None or owner.category not in IN_USE:
             continue
         gone = [link for link in layer_dir.lower if link not in ov.links and link not in named]
-        if gone:
-            index.problems.append(
-                Problem(
-                    "reference_dangling",
-                    f"{index.layer_root}/{name}/lower",
-                    f"names l/{gone[0]}, which does not exist ({len(gone)} of {len(layer_dir.lower)} "
-                    "lower layers): overlay2 cannot mount this layer, so no container on it can start",
-                )
+        if not gone:
+            continue
+        # A container's own `lower` lists every layer below it; a new container copies its
+        # image's top layer's `lower` (seen on 20.10: `docker run` fails, older containers start).
+        view = index.containers.get(ContainerID(owner.key)) if owner.category == "containers" else None
+        breaks = "new containers and builds on it fail (error creating overlay mount)"
+        if view is not None:
+            breaks = f"container {view.record.name or owner.key[:12]} cannot start"
+        index.problems.append(
+            Problem(
+                "reference_dangling",
+                f"{index.layer_root}/{name}/lower",
+                f"names l/{gone[0]}, which does not exist ({len(gone)} of {len(layer_dir.lower)} "
+                f"lower layers): overlay2 cannot mount this layer; {breaks}",
             )
+        )
 
 
 def _outside(rel_dir: str, target: str) -> bool:

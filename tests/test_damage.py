@@ -723,7 +723,8 @@ def container_entry_symlink(w: Where) -> Outcome:
     moved = w.root.parent / "moved-container"
     path.rename(moved)
     os.symlink(moved, path)
-    return Outcome("metadata_unreadable", w.rel(path), "a symlink, not a dir",
+    # Seen on 20.10: dockerd follows the symlink and loads the container; dockerdu never does.
+    return Outcome("metadata_unreadable", w.rel(path), "Docker loads the container from what it points to",
                    touched=frozenset({f"users:{rd.RUNNING}"}))  # fmt: skip
 
 
@@ -827,7 +828,7 @@ def container_lower_names_missing_link(w: Where) -> Outcome:
     path = w.root / "overlay2" / mount_id / "lower"
     lowers = path.read_text().split(":")
     _write(path, ":".join([*lowers[:-1], "l/" + "Q" * 26]))
-    return Outcome("reference_dangling", w.rel(path), "no container on it can start")
+    return Outcome("reference_dangling", w.rel(path), f"container {rd.CREATED} cannot start")
 
 
 def _add_reference(w: Where, ref: str, target: str) -> Outcome:

@@ -86,7 +86,14 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
             # A container ID that is a symlink, file or FIFO: what it owned is unknown, not gone.
             what = _file_type(entry)
             unusable[container_id] = f"is {what}, not a dir"
-            problems.append(Problem("metadata_unreadable", relpath, f"is {what}, not a dir: {NOT_LOADED}"))
+            why = f"is {what}, not a dir: {NOT_LOADED}"
+            if what == "a symlink":
+                # Seen on 20.10: dockerd follows it and loads the container from its target.
+                why = (
+                    "is a symlink, not a dir: dockerdu does not follow it, while Docker loads the "
+                    "container from what it points to; its writable layer and volumes are not orphans"
+                )
+            problems.append(Problem("metadata_unreadable", relpath, why))
             continue
         try:
             record, damage = _read_container(Path(entry.path), container_id)
@@ -193,6 +200,7 @@ _MOUNT_TYPES: dict[str, type] = {"Name": str, "Type": str, "Source": str, "Desti
 
 def _type_error(config: dict[str, Any]) -> str | None:
     """Why Docker's decoder rejects `config` (a field of the wrong type), None when it does not."""
+
     def wrong(doc: dict[str, Any], types: dict[str, type], where: str) -> str | None:
         for key, kind in types.items():
             value = doc.get(key)
@@ -206,8 +214,10 @@ def _type_error(config: dict[str, Any]) -> str | None:
     if why is None and isinstance(state, dict):
         why = wrong(state, _STATE_TYPES, "State.")
     for point, mp in (config.get("MountPoints") or {}).items() if why is None else ():
-        why = wrong(mp, _MOUNT_TYPES, f"MountPoints[{point[:40]!r}].") if isinstance(mp, dict) else (
-            f"MountPoints[{point[:40]!r}] is not an object"
+        why = (
+            wrong(mp, _MOUNT_TYPES, f"MountPoints[{point[:40]!r}].")
+            if isinstance(mp, dict)
+            else (f"MountPoints[{point[:40]!r}] is not an object")
         )
         if why is not None:
             break

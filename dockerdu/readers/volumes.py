@@ -16,8 +16,9 @@ from ..model import Problem
 METADATA_DB = "metadata.db"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 # dockerd opens metadata.db with bbolt when it starts; if that fails it exits.
+# Seen on 20.10: "invalid database" for bad meta pages; a truncated file crashes it (SIGBUS).
 NO_START = (
-    "dockerd cannot open its volume store and will not start "
+    "dockerd fails or crashes opening its volume store and will not start "
     "(error while opening volume store metadata database)"
 )
 # Written by the local driver for xfs project quotas; not a volume.
