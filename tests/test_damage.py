@@ -1030,6 +1030,10 @@ def _check_unmeasured(doc: dict[str, Any], keys: frozenset[str]) -> None:
 
 @pytest.mark.parametrize("damage", ROUND_TWO, ids=lambda d: d.__name__)
 def test_damage_round_two(base: Base, damage: Damage2, tmp_path: Path) -> None:
+    _check_round_two(base, damage, tmp_path)
+
+
+def _check_round_two(base: Base, damage: Damage2, tmp_path: Path) -> None:
     copy = tmp_path / "root"
     subprocess.run(["cp", "-a", str(base.root), str(copy)], check=True)
     expect = damage(Where(copy, base.scenario))
@@ -1081,6 +1085,31 @@ def base26(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
     doc = json.loads(result.stdout)
     assert doc["orphans"] == [] and doc["problems"] == [] and doc["build_cache"]["records"]
     yield Base(d.root, scenario, doc)
+
+
+def _buildkit_times(w: Where, field: bytes) -> Outcome:
+    """Every `field` (Unix ns, 19 digits) of every record set to 19 nines: past int64's maximum."""
+    path = w.root / "buildkit" / "metadata_v2.db"
+    data, n = re.subn(re.escape(field) + rb'\{"value":[0-9]{19}\}', field + b'{"value":' + b"9" * 19 + b"}",
+                      path.read_bytes())  # fmt: skip
+    assert n > 0
+    path.write_bytes(data)
+    return Outcome("metadata_unreadable", w.rel(path), "is outside int64: BuildKit cannot decode it")
+
+
+def buildkit_last_used_past_int64(w: Where) -> Outcome:
+    return _buildkit_times(w, b"cache.lastUsedAt")
+
+
+def buildkit_created_past_int64(w: Where) -> Outcome:
+    return _buildkit_times(w, b"cache.createdAt")
+
+
+@pytest.mark.parametrize("damage", [buildkit_last_used_past_int64, buildkit_created_past_int64],
+                         ids=lambda d: d.__name__)  # fmt: skip
+def test_buildkit_damage(base26: Base, damage: Damage2, tmp_path: Path) -> None:
+    """BuildKit's numbers (bbolt checksums only its meta pages, so they can be edited in place)."""
+    _check_round_two(base26, damage, tmp_path)
 
 
 def _paths_read(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:

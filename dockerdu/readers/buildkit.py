@@ -309,17 +309,20 @@ def read_build_cache(
     meta: dict[str, dict[str, Any]] = guarded("metadata_v2.db", read_main, {})
     # A value out of range leaves that record's figure unknown, not the dbs unread.
     value_problems: list[Problem] = []
-    for rid, fields in sorted(meta.items()):
-        for key in INT_FIELDS:
-            value = fields.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and not in_int64(value):
-                value_problems.append(
-                    _problem(
-                        "metadata_v2.db",
-                        f"record {rid[:40]}: {key} {str(value)[:24]} is outside int64: "
-                        "BuildKit cannot decode it",
-                    )
+    for key in INT_FIELDS:
+        bad = sorted(
+            rid
+            for rid, fields in meta.items()
+            if isinstance(v := fields.get(key), int) and not isinstance(v, bool) and not in_int64(v)
+        )
+        if bad:
+            value_problems.append(
+                _problem(
+                    "metadata_v2.db",
+                    f"{key} of {len(bad)} record(s) (first {bad[0][:40]}) is outside int64: "
+                    "BuildKit cannot decode it",
                 )
+            )
     snaps: dict[str, dict[str, str]] = guarded("snapshots.db", _read_snapshots, {})
     leased: set[str] = guarded("containerdmeta.db", _read_leases, set())
     layers = _Layers(root)
