@@ -363,6 +363,7 @@ def read_build_cache(
             key = _str(fields, "cache.snapshot") or rid
             chain = chain_of(key)
             cached = _decimal(snaps.get(key, {}).get("size"))
+            cached = cached if cached is not None and cached >= 0 else None
             usage = layers.size(chain) if chain else cached
         blob = _str(fields, "cache.blob")
         if usage is not None and DIGEST.fullmatch(blob):
