@@ -106,8 +106,8 @@ def _container_chains(index: Index) -> set[ChainID]:
     if index.figures is not None:
         return set(index.figures.used_layers)
     used: set[ChainID] = set()
-    for view in index.containers.values():
-        top = view.mount.parent if view.mount is not None else None
+    tops = [view.mount.parent for view in index.containers.values() if view.mount is not None]
+    for top in [*tops, *index.held_parents]:
         while top is not None and top in index.layers and top not in used:
             used.add(top)
             top = index.layers[top].parent
@@ -298,15 +298,21 @@ def _reclaimable(
     orphans: list[OrphanReport],
     used: set[ChainID],
 ) -> dict[str, Reclaimable]:
-    # Docker's CLI (<= 28): LayersSize minus what images in use hold alone.
-    image_size = layers_size - sum(i.size - i.shared_size for i in images if i.containers > 0)
+    # Docker's CLI (<= 28): LayersSize minus what images in use hold alone. An image under the
+    # layer of a container that could not be read counts as in use: its layers stay on disk.
+    held = {v.record.id for v in index.images.values() if v.chain and v.chain[-1] in index.held_parents}
+    image_size = layers_size - sum(i.size - i.shared_size for i in images if i.containers > 0 or i.id in held)
     image_disk = _sum(
         _known_disk(m, owner)
         for c, owner in index.layer_owner.items()
         if owner.category == "images" and c not in used
     )
     idle = [c for c in containers if c.state not in ACTIVE_STATES]
-    unused = [v for v in volumes if not v.containers]
+    unused = [
+        v
+        for v in volumes
+        if not v.containers and index.held_volumes is not None and v.name not in index.held_volumes
+    ]
     return {
         "images": Reclaimable(image_size, image_disk),
         "containers": Reclaimable(_sum(c.rw_size for c in idle), sum(c.rw_disk + c.log_disk for c in idle)),

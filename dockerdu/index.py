@@ -150,6 +150,11 @@ class Index:
     """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
     data_outside: set[str] = field(default_factory=set)
     """Layer dirs whose `diff` is a symlink: never followed, so their figures are not measured."""
+    held_parents: set[ChainID] = field(default_factory=set)
+    """Parents of the layerdb mounts of containers that could not be read (or have no config):
+    Docker's layer store keeps those layers, so none of them is reclaimable."""
+    held_volumes: frozenset[str] | None = frozenset()
+    """Volumes such containers may use (None: any may be), so none of them is reclaimable."""
 
     @property
     def layer_root(self) -> str:
@@ -217,6 +222,9 @@ def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
     _join_images(index, scans, store)
     _check_parents(index, scans, store)
     _join_containers(index, scans, store)
+    index.held_volumes = scans.containers.unusable_volumes
+    if index.held_volumes is None:
+        index.incomplete.add("reclaimable.volumes")
     _join_layers(index, scans, store, now, daemon_running)
     _mark_overlay2(index, scans, now, daemon_running)
     _mark_volumes(index, scans)
@@ -432,7 +440,11 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
                 index.mark(f"{index.layer_root}/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = UNATTRIBUTED
+            if mount.parent is not None:
+                index.held_parents.add(mount.parent)
         elif container_id in scans.containers.no_config:
+            if mount.parent is not None:
+                index.held_parents.add(mount.parent)
             # Part of that container dir's orphan (or in flight with it), marked below.
             changed = scans.containers.mtimes.get(container_id, 0.0)
             in_flight = daemon_running and now - changed < IN_FLIGHT_SECONDS

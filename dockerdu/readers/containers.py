@@ -31,6 +31,14 @@ class ContainerRecord:
     """Names of log files and dirs inside the container dir (json-file, local, cache)."""
 
 
+class TypeDamage(ReadError):
+    """A config that decodes as JSON but that Docker's decoder rejects; `volumes` it names."""
+
+    def __init__(self, reason: str, volumes: tuple[str, ...] | None) -> None:
+        super().__init__(reason)
+        self.volumes = volumes
+
+
 @dataclass(frozen=True)
 class ContainersScan:
     """Containers with a usable config, and container dirs without one."""
@@ -46,6 +54,8 @@ class ContainersScan:
     """Every container dir was read in full: container lists and volume users are whole."""
     no_config: frozenset[ContainerID] = frozenset()
     """Container dirs with no config.v2.json at all: Docker never loads them, nor removes them."""
+    unusable_volumes: frozenset[str] | None = frozenset()
+    """Volumes the unusable or config-less containers may use: None when one does not say which."""
 
 
 # Docker no longer counts a container it cannot load: its volumes look unused to prune.
@@ -64,6 +74,7 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
     containers: dict[ContainerID, ContainerRecord] = {}
     unusable: dict[ContainerID, str] = {}
     no_config: set[ContainerID] = set()
+    held: set[str] | None = set()
     mtimes: dict[ContainerID, float] = {}
     problems: list[Problem] = []
     for entry in sorted(entries, key=lambda e: e.name):
@@ -86,6 +97,7 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
             # A container ID that is a symlink, file or FIFO: what it owned is unknown, not gone.
             what = _file_type(entry)
             unusable[container_id] = f"is {what}, not a dir"
+            held = None
             why = f"is {what}, not a dir: {NOT_LOADED}"
             if what == "a symlink":
                 # Seen on 20.10: dockerd follows it and loads the container from its target.
@@ -100,14 +112,24 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
         except ReadError as e:
             if str(e) == "missing":
                 no_config.add(container_id)
+                held = None  # which volumes it used is unknown: none of them is safe to prune
                 continue
             unusable[container_id] = f"config.v2.json {e}"
+            named = e.volumes if isinstance(e, TypeDamage) else None
+            held = None if held is None or named is None else held | set(named)
             problems.append(Problem("metadata_unreadable", f"{relpath}/config.v2.json", f"{e}: {NOT_LOADED}"))
             continue
         containers[container_id] = record
         problems.extend(Problem("metadata_unreadable", f"{relpath}/{name}", why) for name, why in damage)
     return ContainersScan(
-        containers, unusable, tuple(problems), True, mtimes, not problems, frozenset(no_config)
+        containers,
+        unusable,
+        tuple(problems),
+        True,
+        mtimes,
+        not problems,
+        frozenset(no_config),
+        None if held is None else frozenset(held),
     )
 
 
@@ -152,7 +174,7 @@ def _read_container(path: Path, container_id: ContainerID) -> tuple[ContainerRec
         raise ReadError("names another container ID")
     why = _type_error(config)
     if why is not None:
-        raise ReadError(why)
+        raise TypeDamage(why, _volume_names(config.get("MountPoints")))
     damage: list[tuple[str, str]] = []
     try:
         image_id = parse_image_id(config["Image"]) if isinstance(config.get("Image"), str) else None
@@ -196,6 +218,13 @@ _STATE_TYPES: dict[str, type] = {
     "StartedAt": str,
 }  # fmt: skip
 _MOUNT_TYPES: dict[str, type] = {"Name": str, "Type": str, "Source": str, "Destination": str}
+
+
+def _volume_names(mount_points: object) -> tuple[str, ...] | None:
+    """The volume names of MountPoints; None when it is not an object of objects (unknown)."""
+    if not isinstance(mount_points, dict) or not all(isinstance(mp, dict) for mp in mount_points.values()):
+        return None
+    return tuple(sorted({mp["Name"] for mp in mount_points.values() if isinstance(mp.get("Name"), str)}))
 
 
 def _type_error(config: dict[str, Any]) -> str | None:
