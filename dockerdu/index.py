@@ -470,7 +470,9 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
             )
             index.mark(mount_rel, owner)
         else:
-            owner = UNATTRIBUTED
+            owner = UNATTRIBUTED  # containers/ unreadable: whose it is is unknown
+            if mount.parent is not None:
+                index.held_parents.add(mount.parent)
         for dir_name in dirs:
             index.dir_owner[dir_name] = owner
 

@@ -70,7 +70,8 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
     try:
         entries = list_dir(base)
     except ReadError as e:
-        return ContainersScan({}, {}, (Problem("metadata_unreadable", rel, str(e)),), False, {}, False)
+        problem = Problem("metadata_unreadable", rel, str(e))
+        return ContainersScan({}, {}, (problem,), False, {}, False, unusable_volumes=None)
     containers: dict[ContainerID, ContainerRecord] = {}
     unusable: dict[ContainerID, str] = {}
     no_config: set[ContainerID] = set()
