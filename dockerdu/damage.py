@@ -140,6 +140,8 @@ def _layer_data(index: Index, scans: Scans) -> None:
         if owner is None or owner.category not in IN_USE:
             continue
         users = "the containers of every image with this layer"
+        if owner.category == "build_cache":
+            users = "the builds that use this cache"
         view = index.containers.get(ContainerID(owner.key)) if owner.category == "containers" else None
         if view is not None:
             users = f"container {view.record.name or owner.key[:12]}"
