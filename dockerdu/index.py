@@ -8,12 +8,12 @@ orphan only when every source that could reference it was read in full.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .chain import chain_ids
+from . import chain
+from .chain import ancestry, chain_ids
 from .ids import ChainID, ContainerID, ImageID, is_buildkit_id
 from .model import Orphan, Problem
 from .readers.buildkit import BuildCacheScan
@@ -295,11 +295,7 @@ def _check_parents(index: Index, scans: Scans, store: str) -> None:
     """A chain ID is the hash of its parent's and its own diff: a `parent` that breaks it is damage."""
     layers = scans.layerdb.layers
     for chain_id, layer in layers.items():
-        expected = chain_ids((layer.diff_id,))[0] if layer.parent is None else None
-        if layer.parent is not None:
-            digest = hashlib.sha256(f"{layer.parent} {layer.diff_id}".encode()).hexdigest()
-            expected = ChainID("sha256:" + digest)
-        if expected != chain_id:
+        if chain.chain_id(layer.parent, layer.diff_id) != chain_id:
             index.problems.append(
                 Problem(
                     "layer_chain_mismatch",
@@ -338,14 +334,6 @@ def _join_containers(index: Index, scans: Scans, store: str) -> None:
     index.volume_users = {k: tuple(v) for k, v in users.items()}
 
 
-def _chain_of(layers: dict[ChainID, LayerRecord], top: ChainID | None) -> Iterable[ChainID]:
-    seen: set[ChainID] = set()
-    while top is not None and top in layers and top not in seen:
-        seen.add(top)
-        yield top
-        top = layers[top].parent
-
-
 def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_running: bool) -> None:
     layers = scans.layerdb.layers
     # While a daemon runs: a layer being registered (commit, build, pull) has no image yet,
@@ -355,23 +343,23 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
     if daemon_running:
         for leftover in (*scans.layerdb.removing, *scans.layerdb.tmp):
             if now - leftover.changed < IN_FLIGHT_SECONDS:
-                flying.update(_chain_of(layers, leftover.parent))
+                flying.update(ancestry(layers, leftover.parent))
     reached: set[ChainID] = set()
     for view in index.images.values():
         reached.update(c for c in view.chain if c in layers)
         for c in view.chain:
-            reached.update(_chain_of(layers, c))
+            reached.update(ancestry(layers, c))
     for container in index.containers.values():
         if container.mount is not None:
-            reached.update(_chain_of(layers, container.mount.parent))
+            reached.update(ancestry(layers, container.mount.parent))
     for container_id in scans.containers.unusable:
         # An unreadable config may still be a container Docker would load: its image layers stay.
         mount = scans.layerdb.mounts.get(container_id)
         if mount is not None:
-            reached.update(_chain_of(layers, mount.parent))
+            reached.update(ancestry(layers, mount.parent))
     for view in index.images.values():
         for c in view.chain:
-            reached.update(_chain_of(layers, c))
+            reached.update(ancestry(layers, c))
     images_complete = not scans.imagedb.unreadable and scans.imagedb.readable
     mounts_complete = not scans.layerdb.unreadable_mounts
     bk = scans.buildkit
@@ -541,6 +529,8 @@ def _mark_leftovers(index: Index, scans: Scans, now: float, daemon_running: bool
 def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
     """Every dir under overlay2/: its owner, or an orphan once every reference was read."""
     complete = scans.layerdb.complete and scans.buildkit.complete and scans.overlay2.readable
+    if not scans.overlay2.readable:
+        index.incomplete.add("orphans")  # its leftover dirs cannot be listed, so neither counted
     for name, layer_dir in scans.overlay2.dirs.items():
         owner = index.dir_owner.get(name)
         if owner is None:
@@ -726,7 +716,7 @@ def _users_of_layer(index: Index, chain_id: ChainID) -> str:
     containers = [
         v.record.name or cid[:12]
         for cid, v in index.containers.items()
-        if v.mount is not None and chain_id in _chain_of(index.layers, v.mount.parent)
+        if v.mount is not None and chain_id in ancestry(index.layers, v.mount.parent)
     ]
     parts = []
     if images:

@@ -21,11 +21,11 @@ allocated bytes of every inode, directories included, each inode once.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 from collections.abc import Iterable
 
+from .chain import ancestry, chain_ids
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
 from .index import (
     IN_FLIGHT,
@@ -55,11 +55,8 @@ HISTORY_NAMESPACE = "moby_history"
 
 
 def chain_of(diff_ids: Iterable[str]) -> list[str]:
-    """identity.ChainIDs: chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i])."""
-    out: list[str] = []
-    for d in diff_ids:
-        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
+    """identity.ChainIDs of an image's diff IDs, base first."""
+    return list(chain_ids([DiffID(d) for d in diff_ids]))
 
 
 def live_usage(path: str) -> int:
@@ -151,11 +148,7 @@ def build_containerd_index(
     usages = {key: sizes.usage(key) or 0 for key in snaps}
 
     def path(key: str | None) -> list[str]:
-        out: list[str] = []
-        while key is not None and key in snaps and key not in out:
-            out.append(key)
-            key = snaps[key].parent
-        return out
+        return list(ancestry(snaps, key))
 
     for key, s in snaps.items():
         index.layers[ChainID(key)] = LayerRecord(

@@ -15,8 +15,11 @@ from .fsread import ReadError, read_json
 
 DEFAULT_ROOT = Path("/var/lib/docker")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
-# Entries of which at least one exists in every data root Docker has started on.
-ROOT_MARKERS = ("image", "containers", "volumes", "overlay2", "engine-id", "buildkit", "containerd")
+# Entries of which at least one exists in every data root Docker has started on, and
+# which only Docker makes: `buildkit/` or `containerd/` alone (e.g. /etc/containerd) are not.
+ROOT_MARKERS = (
+    "engine-id", "image", "containers", "volumes", "overlay2", "vfs", "fuse-overlayfs", "containerd/daemon"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ def locate(root: Path | None) -> Location:
         location = Location(root, "--root", None)
     elif daemons:
         first = daemons[0]
-        many = f" (one of {len(daemons)} running)" if len(daemons) > 1 else ""
+        others = ", ".join(f"pid {d.pid} on {d.root}" for d in daemons[1:])
+        many = f"; another dockerd runs too: {others}; pass --root to choose" if others else ""
         location = Location(first.root, f"running dockerd, pid {first.pid}{many}", None)
     elif (configured := config_data_root()) is not None:
         location = Location(configured, str(DAEMON_JSON), None)
@@ -144,12 +148,12 @@ def check_root(root: Path) -> None:
         ) from None
     except OSError as e:
         raise RootError(f"{root} cannot be read: {e.strerror}.") from None
-    if not names & set(ROOT_MARKERS):
+    markers = [m for m in ROOT_MARKERS if m.split("/")[0] in names and os.path.lexists(root / m)]
+    if not markers:
+        listed = ", ".join(m if m == "engine-id" else m + "/" for m in ROOT_MARKERS)
         raise RootError(
-            f"{root} is not a Docker data root (none of image/, containers/, volumes/, "
-            "overlay2/ is there); pass --root with the right path."
+            f"{root} is not a Docker data root (none of {listed} is there); pass --root with the right path."
         )
-    markers = sorted(names & set(ROOT_MARKERS))
     if not any(_listable(root / name) for name in markers):
         raise RootError(
             f"{root}: none of {', '.join(markers)} can be read by this user; "

@@ -162,7 +162,8 @@ class DockerInfo:
 
     daemon_running: bool
     daemon_pid: int | None
-    engine_id: bool
+    engine_id: str | None
+    """The engine ID in `engine-id` (Docker >= 23.0 writes it); None when absent or unreadable."""
     shared_size_rule: str
     layers_size: int
     """df's LayersSize: layers on the chain of a listed image."""

@@ -318,4 +318,17 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         daemon_pid=location.daemon.pid if location.daemon else None,
         engine_id=os.path.lexists(location.root / "engine-id"),
         filesystem=filesystem_of(location.root),
+        engine=_engine_id(location.root),
     )
+
+
+def _engine_id(root: Path) -> str | None:
+    """The engine ID Docker >= 23.0 keeps in `engine-id` (a UUID), if it can be read."""
+    from .fsread import ReadError, read_text
+    from .text import clean
+
+    try:
+        text = read_text(root / "engine-id", limit=256)
+    except ReadError:
+        return None
+    return clean(text) or None

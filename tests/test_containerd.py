@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dockerdu.cli import app
-from dockerdu.index_containerd import TEMPORARY_LABEL
+from dockerdu.index_containerd import EXPIRE_LABEL, TEMPORARY_LABEL, _rfc3339, stale_leases
 from dockerdu.locate import Daemon, Location, detect_store
 from dockerdu.readers.containerd import CONTENT, CTRD, read_containerd, snapshotter_dir
 from dockerdu.render.json_ import render_json
@@ -250,9 +250,10 @@ def test_leases_and_stray_snapshot_are_orphans_only_when_stopped(tmp_path: Path)
 
     A BuildKit build leaves temporary leases; `ctr` (on the daemon's containerd
     socket) makes a snapshot no one references, a lease named like a container
-    that does not exist, and a lease that expires at once. Restarting the daemon
-    proves the claims: BuildKit deletes its temporary leases, containerd's GC
-    the expired lease and the snapshot.
+    that does not exist, a lease that expires at once and one that expires in an
+    hour. Restarting the daemon proves the claims: BuildKit deletes its temporary
+    leases, containerd's GC the expired lease and the snapshot, and keeps the
+    lease that has not expired.
     """
     rd.require_docker("26.1")
     tar = rd.busybox_rootfs_tar(tmp_path / "rootfs")
@@ -265,6 +266,7 @@ def test_leases_and_stray_snapshot_are_orphans_only_when_stopped(tmp_path: Path)
         base_chain = json.loads(d.docker("image", "inspect", rd.BASE))[0]["RootFS"]["Layers"][0]
         _ctr(d, "leases", "create", "--id", ghost, "--expires", "0")
         _ctr(d, "leases", "create", "--id", "dd-expired", "--expires", "1s")
+        _ctr(d, "leases", "create", "--id", "dd-expiring", "--expires", "1h")
         time.sleep(1.1)  # dd-expired has expired
         _ctr(d, "snapshots", "prepare", "dd-kept", base_chain)  # ctr labels it containerd.io/gc.root
         _ctr(d, "snapshots", "prepare", "dd-stray", base_chain)
@@ -276,8 +278,17 @@ def test_leases_and_stray_snapshot_are_orphans_only_when_stopped(tmp_path: Path)
         assert (live.totals.other or 0) >= rd.du_bytes(d.root / SNAPSHOTS / stray)  # in flight
     report = build_report(Location(d.root, "--root", None), Options(jobs=1))
     leases = _lease_orphans(report)
-    temporary = {k for k, v in read_containerd(d.root).leases.items() if TEMPORARY_LABEL in v.labels}
-    assert temporary and set(leases) == {ghost, "dd-expired", *temporary}
+    stopped = read_containerd(d.root)
+    temporary = {k for k, v in stopped.leases.items() if TEMPORARY_LABEL in v.labels}
+    # containerd's GC may delete dd-expired before the daemon is down, as it may dd-stray.
+    expired = {"dd-expired"} & set(stopped.leases)
+    assert temporary and set(leases) == {ghost, *expired, *temporary}
+    # dd-expiring is stale once its hour has passed, and not before.
+    expire = _rfc3339(stopped.leases["dd-expiring"].labels[EXPIRE_LABEL])
+    assert expire is not None
+    containers = frozenset(c.id for c in report.containers)
+    assert "dd-expiring" not in stale_leases(stopped, containers, expire - 1, daemon_running=False)
+    assert "expired" in stale_leases(stopped, containers, expire + 1, daemon_running=False)["dd-expiring"]
     assert any(leases[k] for k in temporary)  # the -view snapshots only they hold
     stray_rel = f"{SNAPSHOTS}/{stray}"
     # containerd's GC may take dd-stray before the daemon is down (any deletion schedules one).
@@ -294,7 +305,7 @@ def test_leases_and_stray_snapshot_are_orphans_only_when_stopped(tmp_path: Path)
     with rd.PrivateDaemon("26.1", tmp_path, config=CONTAINERD_CONFIG) as d2:
         left = _ctr(d2, "leases", "ls", "-q").split()
         snaps = _ctr(d2, "snapshots", "ls")
-    assert set(left) & (temporary | {"dd-expired"}) == set() and ghost in left
+    assert set(left) & (temporary | {"dd-expired"}) == set() and ghost in left and "dd-expiring" in left
     assert "dd-stray" not in snaps and "dd-kept" in snaps
     assert not (d.root / stray_rel).exists()
     assert [p for p in unreferenced if (d.root / p).exists()] == []  # all were garbage

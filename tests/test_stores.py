@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from dockerdu.imageinfo import ImageInfo, analyze_images, image_doc, resolve_refs
 from dockerdu.locate import Location, detect_store, rootless_root
 from dockerdu.readers.containerd import uvarint, varint
-from dockerdu.scan import Options, build_report
+from dockerdu.report import Report
+from dockerdu.scan import Options, build_report, index_root
 from tests import realdocker as rd
 
 
@@ -20,6 +22,17 @@ def _touch(path: Path, data: bytes = b"x") -> None:
 
 def _container(root: Path, cid: str, driver: str) -> None:
     _touch(root / "containers" / cid / "config.v2.json", json.dumps({"ID": cid, "Driver": driver}).encode())
+
+
+def _image_infos(root: Path, report: Report, top: int = 0) -> dict[str, ImageInfo]:
+    """`dockerdu image` of every listed image of the report's root, by image ID."""
+    index = index_root(Location(root, "--root", None), Options(), 0.0)
+    refs = [image.id for image in report.images]
+    return {i.id: i for i in analyze_images(index, root, resolve_refs(index, refs), top=top)}
+
+
+WHITED = "ddi-whited:1"
+GONE = 30_000
 
 
 SNAPS = "containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots"
@@ -109,6 +122,18 @@ def test_vfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
     assert t.other == 0
     for image in report.images:
         assert image.disk == rd.du_bytes(*(d.root / "vfs/dir" / layer.cache_id for layer in image.layers))
+    # `dockerdu image`: every layer has the report's disk (its full copy) and file count.
+    infos = _image_infos(d.root, report)
+    for image in report.images:
+        info = infos[image.id]
+        assert [x.disk for x in info.layers] == [
+            rd.du_bytes(d.root / "vfs/dir" / layer.cache_id) for layer in image.layers
+        ]
+        assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
+        assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
+        assert info.wasted.size is None  # full copies, not stacked: nothing is read as hidden
+    doc = image_doc(Location(d.root, "--root", None), [report.images[0].id])
+    assert any("full copy" in note for note in doc.notes)
 
 
 @pytest.mark.docker
@@ -126,6 +151,11 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
             " && echo m > /m.txt && mkdir /d && echo x > /d/f && echo s > /d/same.txt"
             f" && touch -d @{rd.FIXED_MTIME} /d/same.txt\n",
         )
+        # A file written, then deleted by a later step: bytes stored below, hidden above.
+        rd.build_image(
+            d, WHITED, f"FROM {rd.BASE}\nRUN head -c {GONE} /dev/zero > /gone.bin\nRUN rm /gone.bin\n"
+        )
+        d.docker("run", "--rm", "--network", "none", WHITED, "sh", "-c", "test ! -e /gone.bin")
         d.docker("volume", "create", rd.NAMED_VOLUME)
         d.docker(
             "run", "-d", "--name", rd.RUNNING, "--network", "none", "--stop-timeout", "1",
@@ -175,3 +205,23 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
         dirs = [d.root / "fuse-overlayfs" / layer.cache_id for layer in image.layers]
         links = [d.root / "fuse-overlayfs/l" / (p / "link").read_text().strip() for p in dirs]
         assert image.disk == rd.du_bytes(*dirs, *links)  # each layer's dir and its l/ short link
+    infos = _image_infos(d.root, report)
+    for image in report.images:
+        info = infos[image.id]
+        dirs = [d.root / "fuse-overlayfs" / layer.cache_id for layer in image.layers]
+        links = [d.root / "fuse-overlayfs/l" / (p / "link").read_text().strip() for p in dirs]
+        assert [x.disk for x in info.layers] == [
+            rd.du_bytes(p, lk) for p, lk in zip(dirs, links, strict=True)
+        ]
+        assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
+        assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
+        assert info.problems == ()
+    # fuse-overlayfs may store the deletion as a `.wh.gone.bin` file rather than a 0:0 device:
+    # either way the file is hidden, and the marker is no path of its own.
+    (whited,) = [i for i in infos.values() if WHITED in i.tags]
+    assert (whited.wasted.size, [(o.path, o.how) for o in whited.wasted.offenders]) == (
+        GONE,
+        [("/gone.bin", "deleted")],
+    )
+    rm_layer = _image_infos(d.root, report, top=5)[whited.id].layers[-1]
+    assert rm_layer.files == 1 and not any(".wh." in t.path for t in rm_layer.top)

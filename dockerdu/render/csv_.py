@@ -89,11 +89,13 @@ def _cell(value: str | int | None) -> str | int:
     return valid_text(value) if isinstance(value, str) else value
 
 
-def render_csv(report: Report) -> str:
-    """The report as CSV text (header first, `\\n` line ends)."""
+def render_csv(report: Report, kinds: frozenset[str] | None = None) -> str:
+    """The report as CSV text (header first, `\\n` line ends); only the rows of `kinds` if given."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in _rows(report):
+        if kinds is not None and row["kind"] not in kinds:
+            continue
         writer.writerow([_cell(row.get(col)) for col in COLUMNS])
     return buf.getvalue()
