@@ -303,6 +303,9 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         cache=cache,
         skip_owner=(lambda owner: owner.category == "images") if options.quick else None,
     )
+    engine, why = _engine_id(location.root)
+    if why is not None:
+        index.problems.append(Problem("metadata_unreadable", "engine-id", why))
     if cache is not None:
         try:
             cache.save()
@@ -318,17 +321,22 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         daemon_pid=location.daemon.pid if location.daemon else None,
         engine_id=os.path.lexists(location.root / "engine-id"),
         filesystem=filesystem_of(location.root),
-        engine=_engine_id(location.root),
+        engine=engine,
     )
 
 
-def _engine_id(root: Path) -> str | None:
-    """The engine ID Docker >= 23.0 keeps in `engine-id` (a UUID), if it can be read."""
+def _engine_id(root: Path) -> tuple[str | None, str | None]:
+    """The engine ID Docker >= 23.0 keeps in `engine-id` (a UUID), if it can be read, and why not."""
     from .fsread import ReadError, read_text
     from .text import clean
 
     try:
         text = read_text(root / "engine-id", limit=256)
-    except ReadError:
-        return None
-    return clean(text) or None
+    except ReadError as e:
+        if str(e) == "missing":
+            return None, None  # dockerd >= 23.0 writes one at start
+        if str(e) == "is a symlink":
+            return None, "is a symlink (not followed): dockerd reads its engine ID from what it points to"
+        # dockerd reads it with os.ReadFile at start: an error stops it, a FIFO blocks it.
+        return None, f"{e}: dockerd (>= 23.0) cannot read its engine ID and will not start"
+    return clean(text) or None, None
