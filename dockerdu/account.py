@@ -18,11 +18,13 @@ from .report import (
     FileSystem,
     ImageReport,
     LayerReport,
+    NamespaceReport,
     OrphanReport,
     OtherReport,
     ProblemReport,
     Reclaimable,
     Report,
+    RootReport,
     Totals,
     VolumeReport,
 )
@@ -225,6 +227,7 @@ def account(
     engine_id: bool,
     filesystem: FileSystem | None,
     engine: str | None = None,
+    roots: tuple[RootReport, ...] = (),
 ) -> Report:
     """Join Docker's records with the walk's figures into a Report."""
     held = sharing(index, engine_id)
@@ -291,6 +294,7 @@ def account(
         reclaimable=_sum(r.disk for r in reclaimable.values()),
         image_content=category.get("image_content", 0),
     )
+    where = index.containerd_root
     problems = sorted(
         {ProblemReport(p.kind, p.path, p.reason) for p in (*index.problems, *m.problems)},
         key=lambda p: (p.kind, p.path),
@@ -319,6 +323,7 @@ def account(
             engine_id=engine,
             shared_size_rule=index.shared_rule,
             layers_size=layers_size,
+            size_rule=index.size_rule,
         ),
         images=tuple(images),
         containers=tuple(containers),
@@ -332,6 +337,19 @@ def account(
         filesystem=filesystem,
         incomplete=tuple(incomplete),
         notes=tuple(index.notes),
+        roots=roots or (RootReport(root, "docker", None if m.skipped else m.root_disk),),
+        containerd_root=str(where.path) if where is not None and where.path is not None else None,
+        containerd_root_source=where.source if where is not None else None,
+        namespaces=tuple(
+            NamespaceReport(
+                ns.name,
+                ns.images,
+                ns.snapshots,
+                len(ns.blobs),
+                _disk(m, Owner("other", f"containerd namespace {ns.name}")),
+            )
+            for ns in sorted(index.namespaces.values(), key=lambda n: n.name)
+        ),
     )
 
 

@@ -42,7 +42,9 @@ __all__ = ["Busy", "HistoryError", "ScanTimeout", "UsageError"]
 
 DEFAULT_CONFIG = Path("/etc/dockerdu.toml")
 SIZE_KEYS = ("max-orphans", "max-log", "max-reclaimable", "max-growth")
-CONFIG_KEYS = ("root", "max-fs-used-percent", *SIZE_KEYS, "history", "history-keep", "timeout")
+CONFIG_KEYS = (
+    "root", "containerd-root", "max-fs-used-percent", *SIZE_KEYS, "history", "history-keep", "timeout",
+)  # fmt: skip
 
 
 class ScanTimeout(RootError):
@@ -62,6 +64,8 @@ class Settings:
     """The keys whose value came from the config file, not the command line."""
     config: Path | None = None
     """That config file."""
+    containerd_root: Path | None = None
+    containerd_root_source: str = "--containerd-root"
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -102,7 +106,7 @@ def _config_value(source: Path, key: str, value: Any) -> Any:
             except ValueError as e:
                 raise UsageError(f"{where}: {e}") from None
         raise UsageError(f'{where}: a size is needed (e.g. "10G" or a number of bytes)')
-    if key in ("root", "history"):
+    if key in ("root", "history", "containerd-root"):
         if not isinstance(value, str) or not value:
             raise UsageError(f"{where}: a path is needed")
         return Path(value).expanduser()
@@ -138,6 +142,12 @@ def settings(config: Path | None, given: Mapping[str, Any]) -> Settings:
         timeout=values.get("timeout"),
         configured=from_file,
         config=(config or DEFAULT_CONFIG) if from_file else None,
+        containerd_root=values.get("containerd-root"),
+        containerd_root_source=(
+            f"containerd-root in {config or DEFAULT_CONFIG}"
+            if "containerd-root" in from_file
+            else "--containerd-root"
+        ),
     )
 
 
@@ -231,7 +241,13 @@ def run_audit(s: Settings, options: Options | None = None) -> AuditResult:
     check_root(location.root)  # an unreadable root is exit 3 even where the history is not writable
     with history.locked(s.history):
         with deadline(s.timeout, location.root) as progress:
-            scan = dataclasses.replace(options or Options(), progress=progress, quick=False)
+            scan = dataclasses.replace(
+                options or Options(),
+                progress=progress,
+                quick=False,
+                containerd_root=s.containerd_root,
+                containerd_root_source=s.containerd_root_source,
+            )
             report = build_report(location, scan)
         previous = history.last(s.history, report.root)
         grown = compare(previous, report) if previous is not None else None

@@ -134,6 +134,16 @@ RootOption = Annotated[
         show_default=False,
     ),
 ]
+ContainerdRootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--containerd-root",
+        readable=False,
+        help="containerd's root holding the images of a containerd-store root (a system containerd's, "
+        "e.g. /var/lib/containerd). Default: the running containerd dockerd uses, else a containerd "
+        "dir beside the Docker root.",
+    ),
+]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal error.")]
 QuickOption = Annotated[
@@ -247,16 +257,28 @@ def _located(root: Path | None) -> Location:
     return location
 
 
-def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, quiet: bool) -> Options:
+def _options(
+    quick: bool,
+    cache_dir: Path | None,
+    no_cache: bool,
+    jobs: int,
+    quiet: bool,
+    containerd_root: Path | None = None,
+) -> Options:
     from .cache import default_cache_dir
-    from .progress import progress_for
     from .scan import Options
 
+    progress = None
+    if not quiet:  # imported only then: it brings humanize
+        from .progress import progress_for
+
+        progress = progress_for(sys.stderr)
     return Options(
         quick=quick,
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
         jobs=jobs,
-        progress=None if quiet else progress_for(sys.stderr),
+        progress=progress,
+        containerd_root=containerd_root,
     )
 
 
@@ -301,6 +323,7 @@ def report(
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
     quiet: QuietOption = False,
+    containerd_root: ContainerdRootOption = None,
     since: Annotated[
         bool, typer.Option("--since", help="Add the growth since the last audit in the history.")
     ] = False,
@@ -319,7 +342,7 @@ def report(
         if since and fmt is OutputFormat.csv:
             raise UsageError("--since has no CSV form (one row per object); use table, json or prometheus")
         layout = _layout(no_trunc, binary, raw_bytes, quick, output)
-        options = _options(quick, cache_dir, no_cache, jobs, quiet)
+        options = _options(quick, cache_dir, no_cache, jobs, quiet, containerd_root)
         report = build_report(_located(root), options)
         growth = None
         if since:
@@ -353,6 +376,7 @@ def orphans(
     no_trunc: NoTruncOption = False,
     binary: BinaryOption = False,
     raw_bytes: BytesOption = False,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Only the orphans (reclaimable leftovers) and problems (inconsistencies), in every format."""
@@ -361,7 +385,7 @@ def orphans(
         from .scan import build_report
 
         layout = _layout(no_trunc, binary, raw_bytes, False, output)
-        options = _options(False, cache_dir, no_cache, jobs, quiet)
+        options = _options(False, cache_dir, no_cache, jobs, quiet, containerd_root)
         _emit(build_report(_located(root), options), fmt, output=output, orphans_only=True, layout=layout)
         return ExitCode.OK
 
@@ -380,6 +404,7 @@ def which(
         ),
     ],
     root: RootOption = None,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Who owns a name, an ID, a short link or a path under the root."""
@@ -395,7 +420,8 @@ def which(
             cwd: Path | None = Path.cwd()
         except OSError:  # the current directory was removed
             cwd = None
-        answers = which_query(index_root(location, Options(), time.time()), location.root, query, cwd)
+        options = Options(containerd_root=containerd_root)
+        answers = which_query(index_root(location, options, time.time()), location.root, query, cwd)
         if not answers:
             _fail(f"nothing under {location.root} matches {query!r}", ExitCode.THRESHOLD_EXCEEDED)
         for line in answers:
@@ -426,23 +452,18 @@ def image(
     ] = False,
     binary: BinaryOption = False,
     raw_bytes: BytesOption = False,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Why an image is big: its layers, the instruction behind each, shared and wasted bytes."""
 
     def work() -> ExitCode:
         from .imageinfo import RefError, image_doc
-        from .locate import detect_store
         from .render.image import render_image_json, render_image_table
 
         location = _located(root)
-        if detect_store(location.root).store == "containerd":
-            raise UsageError(
-                f"dockerdu image reads graphdriver stores only; {location.root} holds the containerd "
-                "image store (dockerdu report and dockerdu which read it)"
-            )
         try:
-            doc = image_doc(location, refs, top=top, offenders=offenders)
+            doc = image_doc(location, refs, top=top, offenders=offenders, containerd_root=containerd_root)
         except RefError as e:
             _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
         sys.stdout.write(
@@ -487,6 +508,7 @@ def audit(
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
+    containerd_root: ContainerdRootOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also print every check, the growth, the history.")
     ] = False,
@@ -504,6 +526,7 @@ def audit(
             "root": root, "max-fs-used-percent": max_fs_used_percent, "max-orphans": max_orphans,
             "max-log": max_log, "max-reclaimable": max_reclaimable, "max-growth": max_growth,
             "history": history, "history-keep": history_keep, "timeout": timeout,
+            "containerd-root": containerd_root,
         }  # fmt: skip
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:
@@ -516,4 +539,21 @@ def audit(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    _app_for(sys.argv[1:])()
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """`app` with only the command that `args` name, when they name one.
+
+    typer builds every command's options from its signature at each start, which
+    costs a short run more than its work; the others are needed only for the
+    top-level help and a mistyped command's message.
+    """
+    import copy
+
+    for info in app.registered_commands:
+        if info.callback is not None and args[:1] == [info.name or info.callback.__name__.replace("_", "-")]:
+            one = copy.copy(app)
+            one.registered_commands = [info]
+            return one
+    return app

@@ -46,7 +46,7 @@ from . import __version__
 from .account import Sharing, image_report, removal, sharing
 from .chain import ancestry
 from .fsread import ReadError, parse_json, read_bytes
-from .ids import ChainID, ImageID
+from .ids import ChainID, ContainerID, ImageID
 from .imagedefaults import DEFAULT_OFFENDERS
 from .index import ImageView, Index, Owner
 from .locate import Location
@@ -319,8 +319,13 @@ def read_history(store: Path, image_id: ImageID) -> list[tuple[str | None, str, 
     Read as the imagedb reader reads configs (`fsread`, its digest checked); an
     absent `history` is an empty list; a damaged file raises ReadError.
     """
-    data = read_bytes(store / "imagedb" / "content" / "sha256" / image_id[7:])
-    if "sha256:" + hashlib.sha256(data).hexdigest() != image_id:
+    return read_config_history(store / "imagedb" / "content" / "sha256" / image_id[7:], image_id)
+
+
+def read_config_history(path: Path, digest: str) -> list[tuple[str | None, str, str, bool]]:
+    """`read_history` of the image config at `path` (an imagedb file or a content-store blob)."""
+    data = read_bytes(path)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise ReadError("does not match its digest (truncated or altered)")
     doc = parse_json(data)
     if not isinstance(doc, dict):
@@ -1001,12 +1006,24 @@ def _wh_files(index: Index) -> bool:
     return index.driver == "fuse-overlayfs"
 
 
+def _container_tops(index: Index) -> dict[ContainerID, ChainID | None]:
+    """Container ID -> the image layer its writable layer sits on (the graphdriver's layerdb
+    mount parent; on the containerd store, the parent of its `<id>-init` snapshot)."""
+    tops: dict[ContainerID, ChainID | None] = {}
+    for cid, view in index.containers.items():
+        if view.mount is not None:
+            tops[cid] = view.mount.parent
+        elif index.store == "containerd":
+            init = index.layers.get(ChainID(f"{cid}-init")) or index.layers.get(ChainID(cid))
+            tops[cid] = init.parent if init is not None else None
+    return tops
+
+
 def _container_names(index: Index) -> dict[ChainID, list[str]]:
     names: dict[ChainID, list[str]] = {}
-    for cid, view in index.containers.items():
-        if view.mount is None:
-            continue
-        for c in ancestry(index.layers, view.mount.parent):
+    for cid, top in _container_tops(index).items():
+        view = index.containers[cid]
+        for c in ancestry(index.layers, top):
             names.setdefault(c, []).append(view.record.name or cid[:12])
     return names
 
@@ -1022,16 +1039,48 @@ class _Shared:
     links: dict[Owner, list[str]]
 
 
+INIT_COMMENT = "init layer of a classic build's container"
+"""containerd store: a `<id>-init` snapshot the classic builder committed a step over."""
+
+
+def _place(index: Index, root: Path, cache_id: str, shared: _Shared) -> LayerPlace:
+    if index.store == "containerd":
+        # Imported here: most roots are graphdriver roots.
+        from .readers.containerd import snapshotter_dir
+
+        base = index.containerd_root
+        ctrd = "containerd/daemon" if base is None or base.managed or base.path is None else str(base.path)
+        return LayerPlace(str(root / snapshotter_dir(index.driver, ctrd) / "snapshots" / cache_id), (), "fs")
+    return LayerPlace(
+        str(root / index.layer_root / cache_id),
+        tuple(shared.links.get(Owner("images", cache_id), ())),
+        _content(index),
+    )
+
+
 def _history(
-    index: Index, root: Path, image_id: ImageID, layers: int
+    index: Index, root: Path, image_id: ImageID, chain: Sequence[ChainID]
 ) -> tuple[tuple[HistoryEntry, ...], list[int | None], list[Problem]]:
+    config = index.image_configs.get(image_id)
+    if config is not None:  # containerd store: the config blob; the chain may hold -init snapshots
+        rel, digest = config
+        real = [n for n, c in enumerate(chain) if c in index.image_layers.get(image_id, frozenset())]
+        try:
+            raw = read_config_history(root / rel, digest)
+        except ReadError as e:
+            return (), [None] * len(chain), [Problem("metadata_unreadable", rel, f"image config {e}")]
+        entries, matched, note = match_history(raw, len(real))
+        per_layer: list[int | None] = [None] * len(chain)
+        for n, h in zip(real, matched, strict=True):
+            per_layer[n] = h
+        return entries, per_layer, [Problem("history_mismatch", rel, note)] if note else []
     store = root / "image" / index.driver
     rel = f"image/{index.driver}/imagedb/content/sha256/{image_id[7:]}"
     try:
         raw = read_history(store, image_id)
     except ReadError as e:
-        return (), [None] * layers, [Problem("metadata_unreadable", rel, f"image config {e}")]
-    entries, per_layer, note = match_history(raw, layers)
+        return (), [None] * len(chain), [Problem("metadata_unreadable", rel, f"image config {e}")]
+    entries, per_layer, note = match_history(raw, len(chain))
     problems = [Problem("history_mismatch", rel, note)] if note else []
     return entries, per_layer, problems
 
@@ -1068,20 +1117,12 @@ def analyze_image(
     gone = removal(index, image_id, shared.held)
 
     records = [index.layers[c] for c in chain]
-    content = _content(index)
-    places = [
-        LayerPlace(
-            str(root / index.layer_root / r.cache_id),
-            tuple(shared.links.get(Owner("images", r.cache_id), ())),
-            content,
-        )
-        for r in records
-    ]
+    places = [_place(index, root, r.cache_id, shared) for r in records]
     walks, waste_walk, walk_problems = walk_layers(
         places, top=top, offenders=offenders, skip=shared.skip, dev=shared.dev, wh_files=_wh_files(index)
     )
     figures = image_report(index, _measurement(index, chain, walks), view, shared.held)
-    history, per_layer, problems = _history(index, root, image_id, len(chain))
+    history, per_layer, problems = _history(index, root, image_id, chain)
     prefix = str(root).rstrip("/") + "/"
     problems += [
         Problem(p.kind, p.path.removeprefix(prefix) if p.path.startswith(prefix) else p.path, p.reason)
@@ -1103,9 +1144,9 @@ def analyze_image(
                 chain_id=c,
                 diff_id=r.diff_id,
                 cache_id=r.cache_id,
-                created_by=entry.created_by if entry else None,
+                created_by=entry.created_by if entry else "" if c.endswith("-init") else None,
                 created=entry.created if entry else None,
-                comment=entry.comment if entry else None,
+                comment=entry.comment if entry else INIT_COMMENT if c.endswith("-init") else None,
                 size=r.size,
                 disk=lr.disk,
                 files=lr.files,
@@ -1164,14 +1205,17 @@ def analyze_images(
 ) -> list[ImageInfo]:
     """Analyse each (REF, image ID) from `resolve_refs`."""
     root = Path(os.path.abspath(root))
+    where = index.containerd_root
+    # A system containerd's root holds the layers: its own file system is the one counted.
+    layers_root = where.path if where is not None and where.path is not None and not where.managed else root
     try:
-        dev: int | None = os.lstat(root).st_dev
+        dev: int | None = os.lstat(layers_root).st_dev
     except OSError:
         dev = None
     shared = _Shared(
         held=sharing(index, os.path.lexists(root / "engine-id")),
         containers=_container_names(index),
-        skip=mount_points(str(root)),
+        skip=mount_points(str(root)) | mount_points(str(layers_root)),
         dev=dev,
         links=_layer_links(index, root),
     )
@@ -1197,11 +1241,16 @@ __all__ = [
 
 
 def image_doc(
-    location: Location, refs: Sequence[str], *, top: int = 0, offenders: int = DEFAULT_OFFENDERS
+    location: Location,
+    refs: Sequence[str],
+    *,
+    top: int = 0,
+    offenders: int = DEFAULT_OFFENDERS,
+    containerd_root: Path | None = None,
 ) -> ImageDoc:
     """Read the root, resolve every REF (RefError names the bad ones), analyse each image."""
     now = time.time()
-    index = index_root(location, Options(), now)
+    index = index_root(location, Options(containerd_root=containerd_root), now)
     resolved = resolve_refs(index, refs)
     images = analyze_images(index, location.root, resolved, top=top, offenders=offenders)
     notes = list(index.notes)

@@ -57,6 +57,7 @@ PROBLEM_KINDS = (
     "references_incomplete",
     "reference_dangling",
     "data_outside_root",
+    "containerd_root_missing",
 )
 
 CATEGORIES = (

@@ -21,6 +21,7 @@ from .refs import familiar
 BLOBS = f"{CTRD}/{CONTENT}/blobs/sha256/"
 HEX = re.compile(r"[0-9a-f]+")
 ID_IN_TEXT = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+SYSTEM_BLOBS = f"/{CONTENT}/blobs/sha256/"
 
 
 def images_using(index: Index, chain_id: str) -> str:
@@ -119,6 +120,8 @@ def which(index: Index, root: Path, query: str, cwd: Path | None = None) -> list
     here = _here(root, cwd)
     if looks_like_path or (here is not None and os.path.lexists(here / query)):
         rel = _as_relpath(root, query, [here, cwd, root, root / index.layer_root])
+        if rel is None:
+            rel = _under_containerd_root(index, query, cwd)
         return [] if rel is None else [_path_line(index, rel)]
     by_id = _by_id(index, query)
     if by_id:
@@ -217,8 +220,8 @@ def _by_id(index: Index, query: str) -> list[str]:
                 if value.startswith(q):
                     add(f"record {rec.id}", f"build cache record {rec.id} ({rec.record_type})")
         for rel_mark, mark in index.marks.items():
-            if rel_mark.startswith(BLOBS) and rel_mark[len(BLOBS) :].startswith(q) and mark.owner:
-                add(rel_mark, f"blob sha256:{rel_mark[len(BLOBS) :]}: {describe_owner(index, mark.owner)}")
+            if (at := _blob_at(rel_mark)) and rel_mark[at:].startswith(q) and mark.owner:
+                add(rel_mark, f"blob sha256:{rel_mark[at:]}: {describe_owner(index, mark.owner)}")
     if q.isalnum():
         links = f"{index.layer_root}/l/"
         for rel_mark, mark in index.marks.items():
@@ -246,6 +249,25 @@ def _names(q: str, path: str, reason: str, paths: tuple[str, ...]) -> bool:
     return bool(HEX.fullmatch(q)) and any(
         m.startswith(q) for t in (*texts, reason) for m in ID_IN_TEXT.findall(t)
     )
+
+
+def _under_containerd_root(index: Index, query: str, cwd: Path | None) -> str | None:
+    """A path under a system containerd's root, as the index names it: by its absolute path."""
+    ctrd = index.containerd_root
+    if ctrd is None or ctrd.path is None or ctrd.managed:
+        return None
+    inside = _as_relpath(ctrd.path, query, [cwd])
+    if inside is None:
+        return None
+    return str(ctrd.path) if inside == "." else f"{ctrd.path}/{inside}"
+
+
+def _blob_at(rel: str) -> int:
+    """Where the digest starts in a content-store blob's path (of either root), else 0."""
+    if rel.startswith(BLOBS):
+        return len(BLOBS)
+    at = rel.find(SYSTEM_BLOBS)
+    return at + len(SYSTEM_BLOBS) if rel.startswith("/") and at >= 0 else 0
 
 
 def _here(root: Path, cwd: Path | None) -> Path | None:

@@ -225,3 +225,89 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
     )
     rm_layer = _image_infos(d.root, report, top=5)[whited.id].layers[-1]
     assert rm_layer.files == 1 and not any(".wh." in t.path for t in rm_layer.top)
+
+
+def _ctrd_container(root: Path, cid: str, volume: str) -> None:
+    config = {
+        "ID": cid,
+        "Name": "/app",
+        "Driver": "overlayfs",
+        "Image": "sha256:" + "1" * 64,
+        "State": {"Running": True, "StartedAt": "2026-01-01T00:00:01Z"},
+        "MountPoints": {"/v": {"Type": "volume", "Name": volume, "Driver": "local"}},
+    }
+    _touch(root / "containers" / cid / "config.v2.json", json.dumps(config).encode())
+    _touch(root / "containers" / cid / f"{cid}-json.log", b"log line\n" * 100)
+    _touch(root / "volumes" / volume / "_data" / "data.bin", b"v" * 5000)
+
+
+def test_containerd_store_without_its_root_claims_no_orphan(tmp_path: Path) -> None:
+    """A Docker root whose containers name a snapshotter, with no containerd root anywhere:
+    containers listed from their configs with rw_size null, a problem naming the option, exit 0."""
+    from typer.testing import CliRunner
+
+    from dockerdu.cli import app
+
+    root = tmp_path / "docker"
+    cid = "c" * 64
+    _ctrd_container(root, cid, "data")
+    _touch(root / "volumes" / "spare" / "_data" / "x", b"s" * 100)
+    result = CliRunner().invoke(
+        app, ["report", "--root", str(root), "-f", "json", "-q", "--no-cache"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["store"], doc["driver"], doc["containerd_root"]) == ("containerd", "overlayfs", None)
+    assert doc["orphans"] == []
+    assert [(c["id"], c["rw_size"]) for c in doc["containers"]] == [(cid, None)]
+    assert f"containers:{cid}" in doc["incomplete"]
+    volumes = {v["name"]: v["containers"] for v in doc["volumes"]}
+    assert volumes == {"data": ["app"], "spare": []}
+    assert doc["reclaimable"]["volumes"]["size"] == 100
+    [problem] = [p for p in doc["problems"] if p["kind"] == "containerd_root_missing"]
+    assert "--containerd-root" in problem["reason"]
+    # A --containerd-root that holds no containerd metadata says so, and claims nothing either.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    given = build_report(Location(root, "--root", None), Options(jobs=1, containerd_root=empty))
+    assert given.orphans == () and given.containerd_root == str(empty)
+    assert [p.path for p in given.problems if p.kind == "containerd_root_missing"] == [str(empty)]
+
+
+def test_feature_flag_means_containerd_store(tmp_path: Path) -> None:
+    """daemon.json enabling containerd-snapshotter, before any container: the containerd store."""
+    from dockerdu.locate import containerd_in_use
+
+    root = tmp_path / "docker"
+    _touch(root / "volumes" / "metadata.db")
+    daemon_json = tmp_path / "daemon.json"
+    daemon_json.write_text(json.dumps({"features": {"containerd-snapshotter": True}}))
+    store = detect_store(root)
+    assert store.store == "overlay2"
+    assert containerd_in_use(root, store, daemon_json)
+    daemon_json.write_text(json.dumps({"features": {"containerd-snapshotter": False}}))
+    assert not containerd_in_use(root, store, daemon_json)
+    assert not containerd_in_use(root, store, None)
+    _container(root, "d" * 64, "overlayfs")
+    assert containerd_in_use(root, store, None)
+
+
+def test_containerd_root_beside_and_from_config_file(tmp_path: Path) -> None:
+    """`containerd` beside the Docker root is found when it holds meta.db; the audit's config names one."""
+    from dockerdu.audit import settings
+    from dockerdu.ctrdroot import find_containerd_root
+
+    root = tmp_path / "var/lib/docker"
+    _ctrd_container(root, "e" * 64, "data")
+    beside = tmp_path / "var/lib/containerd"
+    beside.mkdir(parents=True)
+    assert find_containerd_root(root, None, "", None).path is None
+    _touch(beside / "io.containerd.metadata.v1.bolt/meta.db")
+    found = find_containerd_root(root, None, "", None)
+    assert (found.path, found.source) == (beside, "beside the Docker root")
+    config = tmp_path / "dockerdu.toml"
+    config.write_text(f'[audit]\ncontainerd-root = "{beside}"\n')
+    s = settings(config, {})
+    assert (s.containerd_root, s.containerd_root_source) == (beside, f"containerd-root in {config}")
+    s = settings(config, {"containerd-root": tmp_path})
+    assert (s.containerd_root, s.containerd_root_source) == (tmp_path, "--containerd-root")

@@ -14,7 +14,8 @@ in the JSON report:
 - `problem`: id = name = path, type = problem kind, detail = reason;
 - `other`: id = name, disk;
 - `total`: id = name = a `totals` figure (images … other, root_disk, reclaimable), disk;
-- `reclaimable`: id = name = category, size, disk.
+- `reclaimable`: id = name = category, size, disk;
+- `root`: id = name = the root's path, type = its role (`docker`, `containerd`), disk.
 
 Text is valid UTF-8 (undecodable bytes of a name as `\\xNN`); the csv module quotes what
 needs it, so names with commas, quotes or newlines read back whole.
@@ -81,6 +82,8 @@ def _rows(report: Report) -> Iterator[Row]:
         yield {"kind": "total", "id": name, "name": name, "disk": value}
     for name, r in report.reclaimable.items():
         yield {"kind": "reclaimable", "id": name, "name": name, "size": r.size, "disk": r.disk}
+    for root in report.roots:
+        yield {"kind": "root", "id": root.path, "name": root.path, "type": root.role, "disk": root.disk}
 
 
 def _cell(value: str | int | None) -> str | int:

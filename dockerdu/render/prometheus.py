@@ -95,6 +95,11 @@ def render_prometheus(report: Report) -> str:
         "dockerdu_daemon_running", "1 if a dockerd was running on the root.", _one(int(d.daemon_running))
     )
     out.gauge("dockerdu_root_disk_bytes", "Allocated bytes under the root, as du -sx -B1.", _one(t.root_disk))
+    out.gauge(
+        "dockerdu_root_path_disk_bytes",
+        "Allocated bytes under each root walked (Docker's, and a system containerd's), as du -sx -B1 of it.",
+        [((("path", r.path), ("role", r.role)), r.disk) for r in report.roots if r.disk is not None],
+    )
     categories = (
         "images", "image_content", "containers", "logs", "volumes",
         "build_cache", "orphans", "metadata", "other",

@@ -156,6 +156,18 @@ def render_header(report: Report, layout: Layout | None = None) -> list[str]:
     if layout.width is not None:
         root = middle(root, max(layout.width - len("Docker root  ") - len(where), 20))
     lines = [f"Docker root  {root}{where}"]
+    ctrd = report.containerd_root
+    if report.store == "containerd" and ctrd is None:
+        lines.append("containerd   root not found (pass --containerd-root): image figures unknown")
+    elif report.store == "containerd" and ctrd is not None:
+        disks = {r.path: r.disk for r in report.roots if r.role == "containerd"}
+        disk = f"; {layout.size(disks[ctrd])}" if ctrd in disks else ""
+        source = display(report.containerd_root_source or "")
+        where = f"  (root; {source}{disk})"
+        path = display(ctrd)
+        if layout.width is not None:
+            path = middle(path, max(layout.width - len("containerd   ") - len(where), 20))
+        lines.append(f"containerd   {path}{where}")
     d = report.docker
     state = f"running (pid {d.daemon_pid})" if d.daemon_running else "not running"
     lines.append(f"dockerd      {state}; SharedSize counted over {d.shared_size_rule}")
