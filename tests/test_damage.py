@@ -601,6 +601,9 @@ def _as_nobody(root: Path) -> subprocess.CompletedProcess[str]:
         code = 99
         try:
             CliRunner().invoke(app, ["report", "--help"])  # loads what typer imports lazily
+            import resource  # noqa: F401
+
+            import psutil  # noqa: F401 (imported lazily by a run, after privileges are dropped)
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
