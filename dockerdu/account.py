@@ -164,7 +164,12 @@ def image_report(index: Index, m: Measurement, view: ImageView, held: Sharing) -
         layer = index.layers[c]
         owner = index.layer_owner.get(c)
         ldisk = None
-        if layer.cache_id in index.overlay2_dirs and owner is not None and owner.key == layer.cache_id:
+        if (
+            layer.cache_id in index.overlay2_dirs
+            and owner is not None
+            and owner.key == layer.cache_id
+            and layer.cache_id not in index.data_outside
+        ):
             ldisk = _known_disk(m, owner)
         layers.append(
             LayerReport(
@@ -205,7 +210,9 @@ def image_report(index: Index, m: Measurement, view: ImageView, held: Sharing) -
 def _container_chains(index: Index) -> set[ChainID]:
     if index.figures is not None:
         return set(index.figures.used_layers)
-    return ancestors(index.layers, (v.mount.parent for v in index.containers.values() if v.mount is not None))
+    tops = [v.mount.parent for v in index.containers.values() if v.mount is not None]
+    # The layers under the mount of a container that could not be read stay in use too.
+    return ancestors(index.layers, [*tops, *index.held_parents])
 
 
 def account(
@@ -250,7 +257,7 @@ def account(
                     for c in index.volume_users.get(name, ())
                     if c in index.containers
                 ),
-                anonymous=len(name) == 64 and all(ch in "0123456789abcdef" for ch in name),
+                anonymous=v.anonymous,
             )
             for name, v in index.volumes.volumes.items()
         ),
@@ -356,6 +363,8 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
         rw_size = 0 if _disk(m, Owner("containers", cid)) else None
     if cid in index.naive_rw_sizes:
         rw_size = index.naive_rw_sizes[cid]
+    if view.mount is not None and view.mount.mount_id in index.data_outside:
+        rw_size = None  # its diff/ is a symlink, never followed
     if index.figures is not None:
         rw_size = index.figures.rw_sizes.get(cid)
     return ContainerReport(
@@ -410,15 +419,21 @@ def _reclaimable(
     orphans: list[OrphanReport],
     used: set[ChainID],
 ) -> dict[str, Reclaimable]:
-    # Docker's CLI (<= 28): LayersSize minus what images in use hold alone.
-    image_size = layers_size - sum(i.size - i.shared_size for i in images if i.containers > 0)
+    # Docker's CLI (<= 28): LayersSize minus what images in use hold alone. An image under the
+    # layer of a container that could not be read counts as in use: its layers stay on disk.
+    held = {v.record.id for v in index.images.values() if v.chain and v.chain[-1] in index.held_parents}
+    image_size = layers_size - sum(i.size - i.shared_size for i in images if i.containers > 0 or i.id in held)
     image_disk = _sum(
         _known_disk(m, owner)
         for c, owner in index.layer_owner.items()
         if owner.category == "images" and c not in used
     )
     idle = [c for c in containers if c.state not in ACTIVE_STATES]
-    unused = [v for v in volumes if not v.containers]
+    unused = [
+        v
+        for v in volumes
+        if not v.containers and index.held_volumes is not None and v.name not in index.held_volumes
+    ]
     return {
         "images": Reclaimable(image_size, image_disk),
         "containers": Reclaimable(_sum(c.rw_size for c in idle), sum(c.rw_disk + c.log_disk for c in idle)),

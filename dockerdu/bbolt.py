@@ -23,9 +23,12 @@ bounded by the size of the file.
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+
+from .fsread import ReadError, read_bytes
 
 __all__ = ["BoltError", "Bucket", "open_db", "parse_db"]
 
@@ -220,10 +223,14 @@ def parse_db(data: bytes) -> Bucket:
 def open_db(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Bucket:
     """Read the file once (at most `max_bytes`) and return its root bucket.
 
-    Raises BoltError for a malformed or too large file; OSError for I/O errors.
+    Raises BoltError for a malformed or too large file, and for one that is not a
+    regular file (a FIFO, a dir or a symlink where the db should be) or cannot be
+    read; FileNotFoundError when there is none.
     """
-    with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise BoltError(f"file larger than {max_bytes} bytes")
+    try:
+        data = read_bytes(path, limit=max_bytes)
+    except ReadError as e:
+        if str(e) == "missing":
+            raise FileNotFoundError(errno.ENOENT, "missing", str(path)) from None
+        raise BoltError(str(e)) from None
     return parse_db(data)

@@ -94,8 +94,13 @@ def parse_json(data: bytes) -> Any:
 
 
 def list_dir(path: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
-    """Return a directory's entries; a missing directory is empty, other failures raise."""
+    """Return a directory's entries; a missing directory is empty, other failures raise.
+
+    A symlink where the directory should be is not followed (scandir would list its target).
+    """
     try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise ReadError("is a symlink")
         with os.scandir(path) as it:
             return list(it)
     except FileNotFoundError:

@@ -160,6 +160,13 @@ class Index:
     figures: StoreFigures | None = None
     naive_rw_sizes: dict[ContainerID, int] = field(default_factory=dict)
     """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
+    data_outside: set[str] = field(default_factory=set)
+    """Layer dirs whose `diff` is a symlink: never followed, so their figures are not measured."""
+    held_parents: set[ChainID] = field(default_factory=set)
+    """Parents of the layerdb mounts of containers that could not be read (or have no config):
+    Docker's layer store keeps those layers, so none of them is reclaimable."""
+    held_volumes: frozenset[str] | None = frozenset()
+    """Volumes such containers may use (None: any may be), so none of them is reclaimable."""
     image_configs: dict[ImageID, tuple[str, str]] = field(default_factory=dict)
     """containerd store: image ID -> (path of its config blob, the config's digest)."""
     image_layers: dict[ImageID, frozenset[ChainID]] = field(default_factory=dict)
@@ -244,6 +251,9 @@ def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
     _join_images(index, scans, store)
     _check_parents(index, scans, store)
     _join_containers(index, scans, store)
+    index.held_volumes = scans.containers.unusable_volumes
+    if index.held_volumes is None:
+        index.incomplete.add("reclaimable.volumes")
     _join_layers(index, scans, store, now, daemon_running)
     _mark_overlay2(index, scans, now, daemon_running)
     _mark_volumes(index, scans)
@@ -447,6 +457,15 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
                 index.mark(_diff_of(index, mount.mount_id), size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = UNATTRIBUTED
+            if mount.parent is not None:
+                index.held_parents.add(mount.parent)
+        elif container_id in scans.containers.no_config:
+            if mount.parent is not None:
+                index.held_parents.add(mount.parent)
+            # Part of that container dir's orphan (or in flight with it), marked below.
+            changed = scans.containers.mtimes.get(container_id, 0.0)
+            in_flight = daemon_running and now - changed < IN_FLIGHT_SECONDS
+            owner = IN_FLIGHT if in_flight else Owner("orphans", f"containers/{container_id}")
         elif daemon_running and (
             now - mount.changed < IN_FLIGHT_SECONDS
             or _recent(scans.overlay2, dirs, now)
@@ -468,7 +487,9 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
             )
             index.mark(mount_rel, owner)
         else:
-            owner = UNATTRIBUTED
+            owner = UNATTRIBUTED  # containers/ unreadable: whose it is is unknown
+            if mount.parent is not None:
+                index.held_parents.add(mount.parent)
         for dir_name in dirs:
             index.dir_owner[dir_name] = owner
 
@@ -477,9 +498,12 @@ def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running:
     """Logs of loaded containers; container dirs with no usable config or no layer."""
     store = f"image/{scans.driver}"
     containers = scans.containers
-    for container_id in sorted({*containers.unusable, *containers.containers} - set(index.containers)):
+    known = {*containers.unusable, *containers.containers, *containers.no_config}
+    for container_id in sorted(known - set(index.containers)):
         rel = f"containers/{container_id}"
         reason = containers.unusable.get(container_id, "container with no layer (layerdb mount gone)")
+        if container_id in containers.no_config:
+            reason = "container dir without config.v2.json: Docker never loads it, nor removes it"
         paths: tuple[str, ...] = (rel,)
         mount = scans.layerdb.mounts.get(container_id)
         if mount is not None:
@@ -711,11 +735,17 @@ def _check_link_files(index: Index, scans: Scans, removing: frozenset[str]) -> N
             needs_lower.update(d for d in (view.mount.mount_id, view.mount.init_id) if d)
     for name, layer_dir in ov.dirs.items():
         owner = index.dir_owner.get(name)
-        if not layer_dir.is_dir or owner is None or owner.category not in ("images", "containers"):
+        if (
+            not layer_dir.is_dir
+            or owner is None
+            or owner.category not in ("images", "containers", "build_cache")
+        ):
             continue
         if owner.category == "containers" and owner.key in removing:
             continue
-        if layer_dir.link_error is not None:
+        if layer_dir.link_error is not None and (
+            owner.category != "build_cache" or layer_dir.link_error != "missing"
+        ):
             index.problems.append(
                 Problem(
                     "link_missing",

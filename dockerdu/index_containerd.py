@@ -260,6 +260,7 @@ def build_containerd_index(
                 seen.record, seen.chain, seen.tags, seen.digests, seen.loaded, seen.listed, count
             )
     index.volume_users = {k: tuple(v) for k, v in users.items()}
+    index.held_volumes = containers.unusable_volumes
     for cid in sorted(containers.unusable):
         rel = f"containers/{cid}"
         owner = Owner("orphans", rel)

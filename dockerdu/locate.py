@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RootError as RootError
+from .fsread import ReadError, read_json
 
 DEFAULT_ROOT = Path("/var/lib/docker")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
@@ -259,8 +260,8 @@ def _container_drivers(root: Path) -> set[str]:
     drivers: set[str] = set()
     for cid in _entries(root / "containers"):
         try:
-            doc = json.loads((root / "containers" / cid / "config.v2.json").read_text())
-        except (OSError, ValueError):
+            doc = read_json(root / "containers" / cid / "config.v2.json")
+        except ReadError:
             continue
         if isinstance(doc, dict) and isinstance(doc.get("Driver"), str):
             drivers.add(doc["Driver"])

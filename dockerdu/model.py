@@ -55,6 +55,8 @@ PROBLEM_KINDS = (
     "layer_chain_mismatch",
     "path_unreadable",
     "references_incomplete",
+    "reference_dangling",
+    "data_outside_root",
     "containerd_root_missing",
 )
 

@@ -13,6 +13,7 @@ from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
+from .damage import check_damage
 from .index import IN_FLIGHT, LAYER_ROOTS, METADATA, NAIVE_DIFF_DRIVERS, Index, Owner, Scans, build_index
 from .locate import Location, Store, containerd_in_use, containerd_store, detect_store, graph_drivers
 from .measure import Progress, measure
@@ -146,6 +147,7 @@ def index_root(location: Location, options: Options, now: float) -> Index:
 def _read_and_join(location: Location, store: Store, now: float) -> Index:
     scans = read_root(location.root, store.driver)
     index = build_index(scans, now=now, daemon_running=location.daemon is not None)
+    check_damage(index, scans)
     index.problems[:0] = all_problems(scans)
     if location.daemon is not None:
         _settle_unreadable(index, location.root, now)
@@ -316,6 +318,9 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         cache=cache,
         skip_owner=(lambda owner: owner.category == "images") if options.quick else None,
     )
+    engine, why = _engine_id(location.root)
+    if why is not None:
+        index.problems.append(Problem("metadata_unreadable", "engine-id", why))
     # A system containerd's root is walked as a root of its own and added.
     m, roots = measure_containerd_root(
         index,
@@ -340,18 +345,23 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         daemon_pid=location.daemon.pid if location.daemon else None,
         engine_id=os.path.lexists(location.root / "engine-id"),
         filesystem=filesystem_of(location.root),
-        engine=_engine_id(location.root),
+        engine=engine,
         roots=roots,
     )
 
 
-def _engine_id(root: Path) -> str | None:
-    """The engine ID Docker >= 23.0 keeps in `engine-id` (a UUID), if it can be read."""
+def _engine_id(root: Path) -> tuple[str | None, str | None]:
+    """The engine ID Docker >= 23.0 keeps in `engine-id` (a UUID), if it can be read, and why not."""
     from .fsread import ReadError, read_text
     from .text import clean
 
     try:
         text = read_text(root / "engine-id", limit=256)
-    except ReadError:
-        return None
-    return clean(text) or None
+    except ReadError as e:
+        if str(e) == "missing":
+            return None, None  # dockerd >= 23.0 writes one at start
+        if str(e) == "is a symlink":
+            return None, "is a symlink (not followed): dockerd reads its engine ID from what it points to"
+        # dockerd reads it with os.ReadFile at start: an error stops it, a FIFO blocks it.
+        return None, f"{e}: dockerd (>= 23.0) cannot read its engine ID and will not start"
+    return clean(text) or None, None

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .ctrdroot import ContainerdRoot, has_metadata, running_containerds
+from .damage import check_volume_data
 from .index import Index
 from .index_containerd import SnapshotUsage, build_containerd_index
 from .locate import Location, Store, _resolve
@@ -102,6 +103,7 @@ def containerd_index(location: Location, store: Store, now: float, where: Contai
         daemon_running=location.daemon is not None or ctrd_live,
         sizes=sizes,
     )
+    check_volume_data(index)
     index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
     index.containerd_root = where
     if ctrd_live and location.daemon is None:

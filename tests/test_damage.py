@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from dockerdu import fsread
 from dockerdu.cli import app
 from dockerdu.fsread import MAX_METADATA_BYTES
 from tests import realdocker as rd
@@ -599,6 +601,9 @@ def _as_nobody(root: Path) -> subprocess.CompletedProcess[str]:
         code = 99
         try:
             CliRunner().invoke(app, ["report", "--help"])  # loads what typer imports lazily
+            import resource  # noqa: F401
+
+            import psutil  # noqa: F401 (imported lazily by a run, after privileges are dropped)
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
@@ -657,3 +662,569 @@ def test_partial_report_as_nobody(base: Base, tmp_path_factory: pytest.TempPathF
     finally:
         subprocess.run(["chmod", "-R", "u+rwX", str(top)], check=False)
         shutil.rmtree(top, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- round two
+#
+# Each damage below also keeps every figure it does not touch equal to the undamaged
+# report's, claims nothing reclaimable the undamaged root does not, and names itself
+# with a reason that says what it breaks in Docker.
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the report must say about one damage of the second round."""
+
+    kind: str
+    path: str
+    says: str
+    """A phrase the problem's (or orphan's) reason must hold: what it breaks in Docker."""
+    orphan: bool = False
+    touched: frozenset[str] = frozenset()
+    """Figure keys the damage may change: `image:<tags>`, `container:<name>`, `volume:<name>`,
+    `images`, `containers` or `volumes` (every one), `layers_size`, or `users:<container>`
+    (the container, its image and its volumes)."""
+    unmeasured: frozenset[str] = frozenset()
+    """Objects whose data is a symlink: their measured figure must be null (or flagged)."""
+
+
+Damage2 = Callable[[Where], Outcome]
+
+
+def _config(w: Where, name: str) -> tuple[Path, dict[str, Any]]:
+    path = w.container(name) / "config.v2.json"
+    return path, json.loads(path.read_text())
+
+
+def _set_config(w: Where, name: str, **fields: Any) -> Outcome:
+    """Rewrite a container's config with some fields of a type Docker's decoder rejects."""
+    path, config = _config(w, name)
+    for key, value in fields.items():
+        target = config
+        *parents, last = key.split(".")
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    _write(path, json.dumps(config))
+    return Outcome("metadata_unreadable", w.rel(path), "Docker cannot load this container",
+                   touched=frozenset({f"users:{name}"}))  # fmt: skip
+
+
+def _outside(w: Where, name: str) -> Path:
+    """A dir beside the copy (outside the root) holding a file, as a hostile link target."""
+    path = w.root.parent / name
+    path.mkdir()
+    (path / "outside.bin").write_bytes(b"\1" * 200_000)
+    return path
+
+
+def container_entry_symlink(w: Where) -> Outcome:
+    # The running container's dir moved out of the root, a symlink to it left in its place.
+    path = w.container(rd.RUNNING)
+    moved = w.root.parent / "moved-container"
+    path.rename(moved)
+    os.symlink(moved, path)
+    # Seen on 20.10: dockerd follows the symlink and loads the container; dockerdu never does.
+    return Outcome("metadata_unreadable", w.rel(path), "Docker loads the container from what it points to",
+                   touched=frozenset({f"users:{rd.RUNNING}"}))  # fmt: skip
+
+
+def container_entry_file(w: Where) -> Outcome:
+    path = w.container(rd.EXITED)
+    _write(path, "{}")
+    return Outcome("metadata_unreadable", w.rel(path), "a file, not a dir",
+                   touched=frozenset({f"users:{rd.EXITED}"}))  # fmt: skip
+
+
+def container_entry_fifo(w: Where) -> Outcome:
+    path = w.container(rd.CREATED)
+    _fifo(path)
+    return Outcome("metadata_unreadable", w.rel(path), "a FIFO, not a dir",
+                   touched=frozenset({f"users:{rd.CREATED}"}))  # fmt: skip
+
+
+def containers_dir_symlink(w: Where) -> Outcome:
+    # The whole containers/ moved out of the root: no container is known, none is gone.
+    path = w.root / "containers"
+    moved = w.root.parent / "moved-containers"
+    path.rename(moved)
+    os.symlink(moved, path)
+    return Outcome("metadata_unreadable", w.rel(path), "is a symlink",
+                   touched=frozenset({"images", "containers", "volumes"}))  # fmt: skip
+
+
+def container_state_a_string(w: Where) -> Outcome:
+    return _set_config(w, rd.RUNNING, State="running")
+
+
+def container_running_a_string(w: Where) -> Outcome:
+    return _set_config(w, rd.RUNNING, **{"State.Running": "true"})
+
+
+def container_name_a_number(w: Where) -> Outcome:
+    return _set_config(w, rd.LOGS_JSON, Name=5)
+
+
+def container_image_a_number(w: Where) -> Outcome:
+    return _set_config(w, rd.CREATED, Image=12345)
+
+
+def container_mount_point_a_string(w: Where) -> Outcome:
+    _, config = _config(w, rd.RUNNING)
+    point = next(iter(config["MountPoints"]))
+    return _set_config(w, rd.RUNNING, **{f"MountPoints.{point}": "/named"})
+
+
+def container_config_corrupt(w: Where) -> Outcome:
+    path = w.container(rd.LOGS_LOCAL) / "config.v2.json"
+    _truncate(path)
+    return Outcome("metadata_unreadable", w.rel(path), "`docker system prune --volumes` deletes",
+                   touched=frozenset({f"users:{rd.LOGS_LOCAL}"}))  # fmt: skip
+
+
+def container_config_missing(w: Where) -> Outcome:
+    # Docker never loads nor removes such a dir: an orphan, with its writable layer.
+    _remove(w.container(rd.EXITED) / "config.v2.json")
+    return Outcome("container_dir_orphaned", w.rel(w.container(rd.EXITED)), "Docker never loads it",
+                   orphan=True, touched=frozenset({f"users:{rd.EXITED}"}))  # fmt: skip
+
+
+def repositories_missing(w: Where) -> Outcome:
+    path = w.store / "repositories.json"
+    _remove(path)
+    return Outcome("metadata_unreadable", w.rel(path), "every image becomes dangling",
+                   touched=frozenset({"images"}))  # fmt: skip
+
+
+def _size(w: Where, tag: str, text: str, index: int = -1) -> Outcome:
+    path = w.layer(tag, index) / "size"
+    _write(path, text)
+    touched = {"images" if tag == rd.BASE else f"image:{tag}", "layers_size"}
+    return Outcome("metadata_unreadable", w.rel(path), "Docker does not load this layer",
+                   touched=frozenset(touched))  # fmt: skip
+
+
+def layer_size_just_past_int64(w: Where) -> Outcome:
+    return _size(w, rd.APP1, str(1 << 63))
+
+
+def layer_size_below_int64(w: Where) -> Outcome:
+    return _size(w, rd.APP2, str(-(1 << 63) - 1))
+
+
+def layer_size_trailing_newline(w: Where) -> Outcome:
+    # Docker's ParseInt reads the whole file: an editor's newline makes it fail.
+    return _size(w, rd.BASE, (w.layer(rd.BASE) / "size").read_text() + "\n")
+
+
+def layer_size_leading_space(w: Where) -> Outcome:
+    return _size(w, rd.APP1, " " + (w.layer(rd.APP1) / "size").read_text())
+
+
+def layer_size_thirty_digits(w: Where) -> Outcome:
+    return _size(w, rd.APP2, "1" + "0" * 29)
+
+
+def lower_names_missing_link(w: Where) -> Outcome:
+    path = w.layer_dir(rd.APP1) / "lower"
+    lowers = path.read_text().split(":")
+    _write(path, ":".join(["l/" + "Z" * 26, *lowers[1:]]))
+    return Outcome("reference_dangling", w.rel(path), "overlay2 cannot mount this layer")
+
+
+def container_lower_names_missing_link(w: Where) -> Outcome:
+    mount_id = w.sc.mount_ids[w.sc.containers[rd.CREATED]]
+    path = w.root / "overlay2" / mount_id / "lower"
+    lowers = path.read_text().split(":")
+    _write(path, ":".join([*lowers[:-1], "l/" + "Q" * 26]))
+    return Outcome("reference_dangling", w.rel(path), f"container {rd.CREATED} cannot start")
+
+
+def _add_reference(w: Where, ref: str, target: str) -> Outcome:
+    path = w.store / "repositories.json"
+    doc = json.loads(path.read_text())
+    doc["Repositories"].setdefault(ref.split(":")[0].split("@")[0], {})[ref] = target
+    _write(path, json.dumps(doc))
+    return Outcome("reference_dangling", w.rel(path), "which is not in imagedb")
+
+
+def tag_names_missing_image(w: Where) -> Outcome:
+    return _add_reference(w, "dd-ghost:1", "sha256:" + "0" * 64)
+
+
+def digest_names_missing_image(w: Where) -> Outcome:
+    return _add_reference(w, "dd-ghost@sha256:" + "1" * 64, "sha256:" + "2" * 64)
+
+
+def tag_moved_to_missing_image(w: Where) -> Outcome:
+    # dd-app:3's tag now names nothing: dd-app:3 becomes <none> as Docker would list it.
+    out = _add_reference(w, rd.APP3, "sha256:" + "3" * 64)
+    return Outcome(out.kind, out.path, out.says, touched=frozenset({f"image:{rd.APP3}"}))
+
+
+def mount_parent_names_missing_layer(w: Where) -> Outcome:
+    path = w.mount(rd.RUNNING) / "parent"
+    _write(path, "sha256:" + "4" * 64)
+    return Outcome("reference_dangling", w.rel(path), "which cannot start")
+
+
+def layer_parent_names_missing_layer(w: Where) -> Outcome:
+    path = w.layer(rd.APP2) / "parent"
+    _write(path, "sha256:" + "5" * 64)
+    return Outcome("reference_dangling", w.rel(path), "Docker does not load this layer",
+                   touched=frozenset({f"image:{rd.APP2}"}))  # fmt: skip
+
+
+def _volume_db(w: Where) -> Path:
+    return w.root / "volumes" / "metadata.db"
+
+
+def volume_db_truncated(w: Where) -> Outcome:
+    _truncate(_volume_db(w))
+    return Outcome("metadata_unreadable", w.rel(_volume_db(w)), "will not start")
+
+
+def volume_db_meta_zeroed(w: Where) -> Outcome:
+    path = _volume_db(w)
+    data = bytearray(path.read_bytes())
+    data[: 2 * 4096] = bytes(2 * 4096)
+    path.write_bytes(bytes(data))
+    return Outcome("metadata_unreadable", w.rel(path), "will not start")
+
+
+def volume_db_fifo(w: Where) -> Outcome:
+    _fifo(_volume_db(w))
+    return Outcome("metadata_unreadable", w.rel(_volume_db(w)), "will not start")
+
+
+def volume_db_a_dir(w: Where) -> Outcome:
+    _dir(_volume_db(w))
+    return Outcome("metadata_unreadable", w.rel(_volume_db(w)), "will not start")
+
+
+def volume_db_symlink(w: Where) -> Outcome:
+    target = _outside(w, "volume-db") / "metadata.db"
+    _volume_db(w).rename(target)
+    os.symlink(target, _volume_db(w))
+    return Outcome("metadata_unreadable", w.rel(_volume_db(w)), "dockerd would open what it points to")
+
+
+def volume_db_empty(w: Where) -> Outcome:
+    _write(_volume_db(w), b"")
+    return Outcome("metadata_unreadable", w.rel(_volume_db(w)), "without the labels and options")
+
+
+def volume_db_record_not_json(w: Where) -> Outcome:
+    # bbolt checksums only its meta pages: a byte flipped in a record reads back as is
+    # (in every copy of the record: freed pages keep older ones).
+    path = _volume_db(w)
+    record = b'{"Name":"' + rd.NAMED_VOLUME.encode()
+    data = path.read_bytes()
+    assert record in data
+    path.write_bytes(data.replace(record, b"!" + record[1:]))
+    return Outcome("metadata_unreadable", w.rel(path), "forgets its labels and options")
+
+
+def layer_diff_symlink_outside(w: Where) -> Outcome:
+    path = w.layer_dir(rd.APP1) / "diff"
+    _symlink(path, str(_outside(w, "diff-target")))
+    key = frozenset({f"image:{rd.APP1}"})
+    return Outcome("data_outside_root", w.rel(path), "outside the root", touched=key, unmeasured=key)
+
+
+def layer_diff_symlink_to_root(w: Where) -> Outcome:
+    path = w.layer_dir(rd.BASE) / "diff"
+    _symlink(path, "/")
+    return Outcome("data_outside_root", w.rel(path), "Docker would mount what lies there",
+                   touched=frozenset({"images"}), unmeasured=frozenset({f"image:{rd.BASE}"}))  # fmt: skip
+
+
+def container_diff_symlink_out(w: Where) -> Outcome:
+    mount_id = w.sc.mount_ids[w.sc.containers[rd.EXITED]]
+    path = w.root / "overlay2" / mount_id / "diff"
+    _symlink(path, "../../../../../../../../../../tmp")
+    return Outcome("data_outside_root", w.rel(path), f"into container {rd.EXITED}",
+                   touched=frozenset({f"container:{rd.EXITED}"}),
+                   unmeasured=frozenset({f"container:{rd.EXITED}"}))  # fmt: skip
+
+
+def volume_data_symlink_outside(w: Where) -> Outcome:
+    path = w.root / "volumes" / rd.NAMED_VOLUME / "_data"
+    _symlink(path, str(_outside(w, "volume-target")))
+    return Outcome("data_outside_root", w.rel(path), f"into containers {rd.RUNNING}",
+                   touched=frozenset({f"volume:{rd.NAMED_VOLUME}"}),
+                   unmeasured=frozenset({f"volume:{rd.NAMED_VOLUME}"}))  # fmt: skip
+
+
+def volume_data_symlink_within_root(w: Where) -> Outcome:
+    path = w.root / "volumes" / rd.UNUSED_VOLUME / "_data"
+    _symlink(path, f"../{rd.NAMED_VOLUME}/_data")
+    return Outcome("data_outside_root", w.rel(path), "elsewhere in the root",
+                   touched=frozenset({f"volume:{rd.UNUSED_VOLUME}"}),
+                   unmeasured=frozenset({f"volume:{rd.UNUSED_VOLUME}"}))  # fmt: skip
+
+
+def anonymous_volume_data_to_etc(w: Where) -> Outcome:
+    name = w.sc.volumes["anonymous"]
+    path = w.root / "volumes" / name / "_data"
+    _symlink(path, "/etc")
+    key = frozenset({f"volume:{name}"})
+    return Outcome("data_outside_root", w.rel(path), "outside the root", touched=key, unmeasured=key)
+
+
+ROUND_TWO: list[Damage2] = [
+    container_entry_symlink, container_entry_file, container_entry_fifo, containers_dir_symlink,
+    container_state_a_string,
+    container_running_a_string, container_name_a_number, container_image_a_number,
+    container_mount_point_a_string, container_config_corrupt, container_config_missing,
+    repositories_missing,
+    layer_size_just_past_int64, layer_size_below_int64, layer_size_trailing_newline,
+    layer_size_leading_space, layer_size_thirty_digits,
+    lower_names_missing_link, container_lower_names_missing_link, tag_names_missing_image,
+    digest_names_missing_image, tag_moved_to_missing_image, mount_parent_names_missing_layer,
+    layer_parent_names_missing_layer,
+    volume_db_truncated, volume_db_meta_zeroed, volume_db_fifo, volume_db_a_dir, volume_db_symlink,
+    volume_db_empty, volume_db_record_not_json,
+    layer_diff_symlink_outside, layer_diff_symlink_to_root, container_diff_symlink_out,
+    volume_data_symlink_outside, volume_data_symlink_within_root, anonymous_volume_data_to_etc,
+]  # fmt: skip
+
+
+def _figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """Every per-object figure of a report, keyed by the object's human name."""
+    out: dict[str, Any] = {"layers_size": doc["docker"]["layers_size"]}
+    for i in doc["images"]:
+        out["image:" + (",".join(i["tags"]) or i["id"])] = (
+            i["size"], i["shared_size"], i["disk"], i["unique_disk"], i["containers"]
+        )  # fmt: skip
+    for c in doc["containers"]:
+        out[f"container:{c['name']}"] = (
+            c["state"], c["rw_size"], c["rw_disk"], c["log_size"], c["log_disk"], c["image_id"]
+        )  # fmt: skip
+    for v in doc["volumes"]:
+        out[f"volume:{v['name']}"] = (v["size"], v["disk"], tuple(v["containers"]), v["anonymous"])
+    out["build_cache"] = (doc["build_cache"]["size"], doc["build_cache"]["disk"])
+    return out
+
+
+def _touched(base: dict[str, Any], keys: frozenset[str]) -> set[str]:
+    """Expand `users:<container>` into the container, its image and its volumes."""
+    out: set[str] = set()
+    for key in keys:
+        if not key.startswith("users:"):
+            out.add(key)
+            continue
+        name = key.removeprefix("users:")
+        (c,) = [c for c in base["containers"] if c["name"] == name]
+        out.add(f"container:{name}")
+        out.update(
+            "image:" + (",".join(i["tags"]) or i["id"]) for i in base["images"] if i["id"] == c["image_id"]
+        )
+        out.update(f"volume:{v['name']}" for v in base["volumes"] if name in v["containers"])
+    return out
+
+
+def _check_unmeasured(doc: dict[str, Any], keys: frozenset[str]) -> None:
+    for key in keys:
+        kind, _, name = key.partition(":")
+        if kind == "image":
+            (i,) = [i for i in doc["images"] if name in i["tags"]]
+            assert i["disk"] is None, i
+        elif kind == "container":
+            (c,) = [c for c in doc["containers"] if c["name"] == name]
+            assert c["rw_size"] is None, c
+        else:
+            (v,) = [v for v in doc["volumes"] if v["name"] == name]
+            assert v["size"] is None and f"volumes:{name}" in doc["incomplete"], (v, doc["incomplete"])
+
+
+@pytest.mark.parametrize("damage", ROUND_TWO, ids=lambda d: d.__name__)
+def test_damage_round_two(base: Base, damage: Damage2, tmp_path: Path) -> None:
+    _check_round_two(base, damage, tmp_path)
+
+
+def _check_round_two(base: Base, damage: Damage2, tmp_path: Path) -> None:
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(base.root), str(copy)], check=True)
+    expect = damage(Where(copy, base.scenario))
+    before = _tree_state(copy)
+    result = run_report(copy)
+    assert _tree_state(copy) == before, "the run changed the root"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    found = doc["orphans"] if expect.orphan else doc["problems"]
+    named = [x for x in found if (x["kind"], x["path"]) == (expect.kind, expect.path)]
+    assert named, found
+    assert any(expect.says in x["reason"] for x in named), named
+    # No false orphan: the only orphan is the one expected.
+    assert [(o["kind"], o["path"]) for o in doc["orphans"]] == (
+        [(expect.kind, expect.path)] if expect.orphan else []
+    )
+    # No false reclaimable: nothing counts as reclaimable that the undamaged root did not
+    # (the layers and volumes a damaged container may hold stay in use, flagged or not).
+    for category in ("images", "containers", "volumes", "build_cache"):
+        was, now = base.doc["reclaimable"][category], doc["reclaimable"][category]
+        assert (now["size"] or 0) <= (was["size"] or 0) and (now["disk"] or 0) <= was["disk"], category
+    # Untouched figures stay as they were.
+    before_figures, after_figures = _figures(base.doc), _figures(doc)
+    touched = _touched(base.doc, expect.touched)
+    for key, value in before_figures.items():
+        if key not in touched and key.split(":")[0] + "s" not in touched:
+            assert after_figures.get(key) == value, key
+    _check_unmeasured(doc, expect.unmeasured)
+    assert doc["totals"]["root_disk"] == rd.du_bytes(copy)
+    for p in doc["problems"]:
+        assert not p["path"].startswith("/") and ".." not in p["path"].split("/"), p
+        assert "\n" not in p["reason"], p
+
+
+# --------------------------------------------------------------------------- a FIFO at every path read
+#
+# A 26.1 root, for its BuildKit records: the BuildKit reader reads layerdb files too.
+
+
+@pytest.fixture(scope="module")
+def base26(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
+    rd.require_docker("26.1")
+    work = tmp_path_factory.mktemp("damage-base26")
+    with rd.PrivateDaemon("26.1", work) as d:
+        scenario = rd.build_scenario(d, plants=())
+    result = run_report(d.root)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["orphans"] == [] and doc["problems"] == [] and doc["build_cache"]["records"]
+    yield Base(d.root, scenario, doc)
+
+
+def _buildkit_times(w: Where, field: bytes) -> Outcome:
+    """Every `field` (Unix ns, 19 digits) of every record set to 19 nines: past int64's maximum."""
+    path = w.root / "buildkit" / "metadata_v2.db"
+    data, n = re.subn(re.escape(field) + rb'\{"value":[0-9]{19}\}', field + b'{"value":' + b"9" * 19 + b"}",
+                      path.read_bytes())  # fmt: skip
+    assert n > 0
+    path.write_bytes(data)
+    return Outcome("metadata_unreadable", w.rel(path), "is outside int64: BuildKit cannot decode it")
+
+
+def buildkit_last_used_past_int64(w: Where) -> Outcome:
+    return _buildkit_times(w, b"cache.lastUsedAt")
+
+
+def buildkit_created_past_int64(w: Where) -> Outcome:
+    return _buildkit_times(w, b"cache.createdAt")
+
+
+@pytest.mark.parametrize("damage", [buildkit_last_used_past_int64, buildkit_created_past_int64],
+                         ids=lambda d: d.__name__)  # fmt: skip
+def test_buildkit_damage(base26: Base, damage: Damage2, tmp_path: Path) -> None:
+    """BuildKit's numbers (bbolt checksums only its meta pages, so they can be edited in place)."""
+    _check_round_two(base26, damage, tmp_path)
+
+
+def _paths_read(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every path under `root` that a report opens through the safe reader, root-relative."""
+    seen: list[str] = []
+    real = fsread._open
+
+    def record(path: str) -> int:
+        seen.append(path)
+        return real(path)
+
+    with monkeypatch.context() as m:
+        m.setattr(fsread, "_open", record)
+        result = CliRunner().invoke(
+            app, ["report", "--format", "json", "--root", str(root), "--no-cache", "--quiet", "-j", "1"]
+        )
+    assert result.exit_code == 0, result.output
+    prefix = f"{root}/"
+    return sorted({p.removeprefix(prefix) for p in seen if p.startswith(prefix) and os.path.lexists(p)})
+
+
+def _pattern(rel: str) -> str:
+    """A path with its IDs replaced: one pattern per kind of metadata file."""
+    rel = re.sub(r"[0-9a-f]{64}", "<id>", rel)
+    return re.sub(r"(?<![0-9a-z])[0-9a-z]{25}(?![0-9a-z])", "<buildkit-id>", rel)
+
+
+def test_a_fifo_at_each_path_read_never_hangs(
+    base26: Base, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO where any reader opens a file: every run ends, names it, and claims no orphan.
+
+    The paths are those the readers really open (recorded in a run), not a list by hand.
+    A FIFO is planted at each of them, one at a time, then at all of them at once.
+    The subprocess timeout bounds a hang; it is never a measure of speed.
+    """
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(base26.root), str(copy)], check=True)
+    paths = _paths_read(copy, monkeypatch)
+    kinds: dict[str, str] = {}
+    for rel in paths:
+        kinds.setdefault(_pattern(rel), rel)
+    # Every reader took part: the enumeration did not come up short by accident.
+    assert {
+        "buildkit/metadata_v2.db", "buildkit/snapshots.db", "buildkit/containerdmeta.db",
+        "volumes/metadata.db", "image/overlay2/repositories.json",
+        "image/overlay2/imagedb/content/sha256/<id>", "image/overlay2/layerdb/sha256/<id>/size",
+        "image/overlay2/layerdb/sha256/<id>/cache-id", "image/overlay2/layerdb/mounts/<id>/mount-id",
+        "containers/<id>/config.v2.json", "containers/<id>/hostconfig.json", "overlay2/<id>/link",
+        "overlay2/<buildkit-id>/lower",
+    } <= set(kinds), sorted(kinds)  # fmt: skip
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    failures: list[str] = []
+    for i, rel in enumerate(paths):
+        target = copy / rel
+        target.rename(aside / str(i))
+        os.mkfifo(target)
+        before = _tree_state(copy)
+        result = run_report(copy)
+        changed = _tree_state(copy) != before
+        target.unlink()
+        (aside / str(i)).rename(target)
+        if changed or result.returncode != 0 or result.stderr:
+            failures.append(f"{rel}: exit {result.returncode}, changed {changed}, {result.stderr[-300:]}")
+            continue
+        doc = json.loads(result.stdout)
+        if doc["orphans"] or not any(p["path"] == rel for p in doc["problems"]):
+            failures.append(f"{rel}: orphans {doc['orphans']}, problems {doc['problems']}")
+    assert not failures, "\n".join(failures)
+
+    for rel in paths:
+        (copy / rel).unlink()
+        os.mkfifo(copy / rel)
+    before = _tree_state(copy)
+    result = run_report(copy)
+    assert _tree_state(copy) == before
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["orphans"] == []
+    assert {p["path"] for p in doc["problems"]} >= {"buildkit/metadata_v2.db", "volumes/metadata.db"}
+
+
+def test_every_file_under_the_root_is_opened_safely(base26: Base, tmp_path: Path) -> None:
+    """Under strace: every open of a non-dir under the root is O_NOFOLLOW | O_NONBLOCK."""
+    if shutil.which("strace") is None:
+        if os.environ.get("CI"):
+            pytest.fail("strace is required in CI (.ci/run installs it)")
+        pytest.skip("no strace")
+    trace = tmp_path / "trace"
+    result = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(trace),
+         sys.executable, "-m", "dockerdu", "report", "--format", "json", "--root", str(base26.root),
+         "--no-cache", "--quiet", "--jobs", "1"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    files = 0
+    for line in trace.read_text(errors="replace").splitlines():
+        if '"' not in line or " open" not in line:
+            continue
+        path, flags = line.split('"', 2)[1], line.split('"', 2)[2]
+        if not path.startswith(f"{base26.root}/") or "O_DIRECTORY" in flags:
+            continue
+        files += 1
+        assert "O_NOFOLLOW" in flags and "O_NONBLOCK" in flags, line
+    assert files > 50, "the trace saw the metadata reads"

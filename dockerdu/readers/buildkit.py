@@ -68,7 +68,8 @@ UTC (the API prints the same instant in the daemon's zone).
 from __future__ import annotations
 
 import json
-import re
+import os
+import stat
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -76,14 +77,17 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from dockerdu.bbolt import BoltError, Bucket, open_db
+from dockerdu.fsread import ReadError, read_bytes
 from dockerdu.ids import CACHE_ID, DIGEST
 from dockerdu.model import Problem
+from dockerdu.strconv import in_int64, parse_int64
 
 __all__ = ["BuildCacheRecord", "BuildCacheScan", "SnapshotStore", "read_build_cache"]
 
 DBS = ("metadata_v2.db", "snapshots.db", "containerdmeta.db")
 _T = TypeVar("_T")
-_DECIMAL = re.compile(r"-?[0-9]{1,19}")
+# The record fields BuildKit decodes into an int64; a JSON number outside it fails that decode.
+INT_FIELDS = ("snapshot.size", "cache.usageCount", "cache.lastUsedAt", "cache.createdAt")
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ def _rfc3339(ns: int) -> str | None:
 
 
 def _decimal(text: str | None) -> int | None:
-    return int(text) if text is not None and _DECIMAL.fullmatch(text) else None
+    return parse_int64(text) if text is not None else None
 
 
 def _record_fields(bucket: Bucket) -> dict[str, Any]:
@@ -169,15 +173,17 @@ def _str(fields: dict[str, Any], key: str) -> str:
 
 def _int(fields: dict[str, Any], key: str) -> int | None:
     value = fields.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and in_int64(value)
+    return value if ok else None
 
 
-def _small_file(path: Path) -> str | None:
+def _small_file(path: Path, strip: bool = True) -> str | None:
+    """A layerdb file's text; None when unusable (the layerdb reader names why)."""
     try:
-        with open(path, "rb") as f:
-            return f.read(256).decode("ascii").strip()
-    except (OSError, UnicodeDecodeError):
+        text = read_bytes(path, limit=4096).decode("ascii")
+    except (ReadError, UnicodeDecodeError):
         return None
+    return text.strip() if strip else text
 
 
 class _Layers:
@@ -193,13 +199,14 @@ class _Layers:
         if not DIGEST.fullmatch(chain_id):
             return None
         for db in self.dbs:
-            text = _small_file(db / chain_id[7:] / name)
+            text = _small_file(db / chain_id[7:] / name, strip=name != "size")
             if text is not None:
                 return text
         return None
 
     def size(self, chain_id: str) -> int | None:
-        return _decimal(self._file(chain_id, "size"))
+        size = _decimal(self._file(chain_id, "size"))
+        return size if size is not None and size >= 0 else None
 
     def cache_id(self, chain_id: str) -> str | None:
         text = self._file(chain_id, "cache-id")
@@ -274,7 +281,7 @@ def read_build_cache(
 
     def guarded(name: str, read: Callable[[Bucket], _T], default: _T) -> _T:
         path = buildkit_dir / name
-        if not path.is_file():
+        if not os.path.lexists(path):
             return default
         for attempt in (1, 2):  # a copy torn by a concurrent commit reads fine the next time
             try:
@@ -300,6 +307,22 @@ def read_build_cache(
         return out
 
     meta: dict[str, dict[str, Any]] = guarded("metadata_v2.db", read_main, {})
+    # A value out of range leaves that record's figure unknown, not the dbs unread.
+    value_problems: list[Problem] = []
+    for key in INT_FIELDS:
+        bad = sorted(
+            rid
+            for rid, fields in meta.items()
+            if isinstance(v := fields.get(key), int) and not isinstance(v, bool) and not in_int64(v)
+        )
+        if bad:
+            value_problems.append(
+                _problem(
+                    "metadata_v2.db",
+                    f"{key} of {len(bad)} record(s) (first {bad[0][:40]}) is outside int64: "
+                    "BuildKit cannot decode it",
+                )
+            )
     snaps: dict[str, dict[str, str]] = guarded("snapshots.db", _read_snapshots, {})
     leased: set[str] = guarded("containerdmeta.db", _read_leases, set())
     layers = _Layers(root)
@@ -340,13 +363,16 @@ def read_build_cache(
             key = _str(fields, "cache.snapshot") or rid
             chain = chain_of(key)
             cached = _decimal(snaps.get(key, {}).get("size"))
+            cached = cached if cached is not None and cached >= 0 else None
             usage = layers.size(chain) if chain else cached
         blob = _str(fields, "cache.blob")
         if usage is not None and DIGEST.fullmatch(blob):
             try:
-                usage += (buildkit_dir / "content" / "blobs" / "sha256" / blob[7:]).stat().st_size
+                st = os.lstat(buildkit_dir / "content" / "blobs" / "sha256" / blob[7:])
             except OSError:
                 pass
+            else:
+                usage += st.st_size if stat.S_ISREG(st.st_mode) else 0
         return usage
 
     listed = {
@@ -392,7 +418,7 @@ def read_build_cache(
     return BuildCacheScan(
         records=tuple(records),
         snapshot_dirs=frozenset(dirs),
-        problems=tuple(problems),
+        problems=tuple(problems + value_problems),
         complete=not problems,
     )
 

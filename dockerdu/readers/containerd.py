@@ -28,6 +28,7 @@ both held by a lease named after the container.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bbolt import BoltError, Bucket, open_db
+from ..fsread import ReadError, read_bytes
 from ..model import Problem
 
 CTRD = "containerd/daemon"
@@ -262,7 +264,7 @@ def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
     except OSError as e:
         scan.readable = False
         scan.problems.append(Problem("path_unreadable", f"{rel}/snapshots", e.strerror or str(e)))
-    if not (sdir / "metadata.db").is_file():
+    if not os.path.lexists(sdir / "metadata.db"):
         return
     try:
         snaps = _sub(_open(sdir / "metadata.db"), b"v1", b"snapshots")
@@ -294,7 +296,7 @@ def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
 
 def _read_meta(path: Path, scan: ContainerdScan) -> None:
     rel = f"{scan.base}/{META_DB}"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return
     try:
         v1 = _sub(_open(path), b"v1")
@@ -377,10 +379,12 @@ _EMPTY: Any = _Empty()
 
 def _read_json(blobs_dir: Path, digest: str) -> Any:
     path = blobs_dir / digest.partition(":")[2]
-    with open(path, "rb") as f:
-        data = f.read(MAX_JSON_BLOB + 1)
-    if len(data) > MAX_JSON_BLOB:
-        raise ValueError("blob too large for a manifest")
+    try:
+        data = read_bytes(path, limit=MAX_JSON_BLOB)
+    except ReadError as e:
+        if str(e) == "missing":
+            raise FileNotFoundError(errno.ENOENT, "missing", str(path)) from None
+        raise ValueError(f"blob {e}") from None
     return json.loads(data)
 
 

@@ -46,6 +46,12 @@ class References:
     tags: dict[ImageID, tuple[str, ...]]
     digests: dict[ImageID, tuple[str, ...]]
     readable: bool
+    missing: bool = False
+    """There is no repositories.json (dockerd writes one, empty, at every start)."""
+
+
+# dockerd decodes the whole file at start, and exits when that fails.
+NO_START = "dockerd will not start (Couldn't create reference store repository)"
 
 
 @dataclass(frozen=True)
@@ -70,15 +76,20 @@ def read_references(store: Path, rel: str) -> tuple[References, list[Problem]]:
         doc = read_json(path)
     except ReadError as e:
         if str(e) == "missing":
-            return References({}, {}, True), []
-        return References({}, {}, False), [Problem("metadata_unreadable", relpath, str(e))]
+            return References({}, {}, True, missing=True), []
+        why = str(e) if str(e) in ("is a symlink", "not a regular file") else f"{e}: {NO_START}"
+        return References({}, {}, False), [Problem("metadata_unreadable", relpath, why)]
     repos = doc.get("Repositories") if isinstance(doc, dict) else None
     if not isinstance(repos, dict):
-        return References({}, {}, False), [Problem("metadata_unreadable", relpath, "no Repositories object")]
+        # (A value of another JSON type fails the decode; an absent or null one does not.)
+        decodes = doc is None or (isinstance(doc, dict) and repos is None)
+        why = "no Repositories object" + ("" if decodes else f": {NO_START}")
+        return References({}, {}, False), [Problem("metadata_unreadable", relpath, why)]
     problems: list[Problem] = []
     for refs in repos.values():
         if not isinstance(refs, dict):
-            problems.append(Problem("metadata_unreadable", relpath, "a repository is not an object"))
+            why = f"a repository is not an object: {NO_START}"
+            problems.append(Problem("metadata_unreadable", relpath, why))
             continue
         for ref, target in refs.items():
             try:
@@ -86,9 +97,10 @@ def read_references(store: Path, rel: str) -> tuple[References, list[Problem]]:
             except IDError:
                 image_id = None
             if image_id is None:
-                problems.append(
-                    Problem("metadata_unreadable", relpath, f"reference {ref[:80]!r} names no image ID")
-                )
+                why = f"reference {ref[:80]!r} names no image ID"
+                if not isinstance(target, str):
+                    why += f": {NO_START}"
+                problems.append(Problem("metadata_unreadable", relpath, why))
                 continue
             if len(ref) > 512 or not REFERENCE.fullmatch(ref):
                 problems.append(

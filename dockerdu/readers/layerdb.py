@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..fsread import ReadError, list_dir, read_text
+from ..fsread import ReadError, list_dir, read_bytes, read_text
 from ..ids import (
     HEX64,
     CacheID,
@@ -24,12 +24,11 @@ from ..ids import (
     parse_mount_id,
 )
 from ..model import Problem
+from ..strconv import parse_int64
 
 _T = TypeVar("_T")
 
 REMOVING = re.compile(r"([0-9a-f]{64})-[0-9a-f]{64}-removing")
-# Docker writes `size` with %d; Python's int() would also take "+5", "1_0", " ５".
-DECIMAL = re.compile(r"[0-9]{1,19}")
 ID_FILE_LIMIT = 4096
 
 
@@ -196,14 +195,21 @@ def _read_layer(path: Path, chain_id: ChainID) -> tuple[LayerRecord, str | None]
     size: int | None = None
     size_problem: str | None = None
     try:
-        text = _field(path, "size")
-    except FieldError as e:
-        size_problem = str(e)
+        # Unstripped: Docker's ParseInt of the whole file fails on a newline or a space.
+        text = read_bytes(path / "size", limit=ID_FILE_LIMIT).decode("ascii", errors="replace")
+    except ReadError as e:
+        size_problem = f"size: {e}"
     else:
-        if DECIMAL.fullmatch(text):
-            size = int(text)
+        value = parse_int64(text)
+        if value is None:
+            size_problem = (
+                f"size: {text[:40]!r} is not an int64 Docker can parse: "
+                "Docker does not load this layer, nor the images and containers on it"
+            )
+        elif value < 0:
+            size_problem = f"size: negative byte count {value}"
         else:
-            size_problem = f"size: not a byte count: {text[:40]!r}"
+            size = value
     return LayerRecord(chain_id, diff_id, parent, cache_id, size, _changed(path)), size_problem
 
 

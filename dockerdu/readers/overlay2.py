@@ -30,6 +30,8 @@ class LayerDir:
     """Why `link` names no short link (missing, unreadable, not a link name); None when it does."""
     lower_error: str | None = None
     """Why `lower` is unusable (missing, unreadable, an entry not `l/<link>`); None when fine."""
+    diff_link: str | None = None
+    """Where `diff` points when it is a symlink (what overlayfs would mount instead); else None."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,11 @@ def read_overlay2(base: Path, rel: str = "overlay2") -> Overlay2Scan:
         lower: str | None = None
         link_error: str | None = None
         lower_error: str | None = None
+        diff_link: str | None = None
         if is_dir:
             link, link_error = _text(Path(entry.path) / "link")
             lower, lower_error = _text(Path(entry.path) / "lower")
+            diff_link = _readlink(Path(entry.path) / "diff")
         if link is not None and not LINK_NAME.fullmatch(link):
             link_error = f"not a link name: {link[:40]!r}"
             link = None
@@ -97,6 +101,7 @@ def read_overlay2(base: Path, rel: str = "overlay2") -> Overlay2Scan:
             is_dir=is_dir,
             link_error=link_error,
             lower_error=lower_error,
+            diff_link=diff_link,
         )
     links: dict[str, ShortLink] = {}
     try:
@@ -121,6 +126,14 @@ def _link_target_dir(target: str) -> str | None:
     if len(parts) == 3 and parts[0] == ".." and parts[2] == "diff" and parts[1] not in ("", ".", ".."):
         return parts[1]
     return None
+
+
+def _readlink(path: Path) -> str | None:
+    """The target of `path` if it is a symlink (never followed), else None."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def _text(path: Path) -> tuple[str | None, str | None]:
