@@ -24,7 +24,7 @@ import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
 from .index import (
@@ -39,7 +39,7 @@ from .index import (
     StoreFigures,
 )
 from .measure import usage
-from .model import Orphan, Problem
+from .model import CLEANED_BY, Orphan, Problem, settle_cleaned_by
 from .readers.buildkit import BuildCacheScan
 from .readers.containerd import CONTENT, CTRD, KIND_ACTIVE, ContainerdScan, snapshotter_dir
 from .readers.containers import ContainersScan
@@ -261,7 +261,15 @@ def build_containerd_index(
     _own_snapshots(index, scan, root, now, daemon_running, held)
     _own_blobs(index, scan, root, now, daemon_running, held)
     for lease_id, reason in sorted(stale.items()):
-        index.orphans.append(Orphan("lease_stale", _lease_rel(lease_id), reason, tuple(held[lease_id])))
+        index.orphans.append(
+            Orphan(
+                "lease_stale",
+                _lease_rel(lease_id),
+                reason,
+                tuple(held[lease_id]),
+                lease_cleaned_by(scan.leases[lease_id].labels, now),
+            )
+        )
     for rel in unused_paths:
         index.orphans.append(
             Orphan(
@@ -276,6 +284,7 @@ def build_containerd_index(
         index.mark(f"volumes/{vname}", Owner("volumes", vname))
         if vol.has_data:
             index.mark(f"volumes/{vname}/_data", size_key=f"vol:{vname}")
+    settle_cleaned_by(index.orphans)
     index.figures = StoreFigures(
         image_sizes=figures_size,
         rw_sizes=rw_sizes,
@@ -338,6 +347,16 @@ def stale_leases(
                 "BuildKit's temporary lease, of a build the stopped daemon ended: deleted when it starts"
             )
     return out
+
+
+def lease_cleaned_by(labels: Mapping[str, str], now: float) -> str:
+    """Who removes a stale lease: containerd's GC once expired, BuildKit its temporary ones, else no one."""
+    expire = _rfc3339(labels.get(EXPIRE_LABEL))
+    if expire is not None and expire <= now:
+        return CLEANED_BY["lease_stale:expired"]
+    if TEMPORARY_LABEL in labels:
+        return CLEANED_BY["lease_stale:temporary"]
+    return CLEANED_BY["lease_stale"]
 
 
 def _own_snapshots(

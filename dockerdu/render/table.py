@@ -95,10 +95,10 @@ def render_volumes(report: Report) -> list[str]:
 def render_orphans(report: Report) -> list[str]:
     """Orphans and problems."""
     lines: list[str] = []
-    rows = [[o.kind, o.path, human(o.disk), o.reason] for o in report.orphans]
+    rows = [[o.kind, o.path, human(o.disk), o.cleaned_by, o.reason] for o in report.orphans]
     lines += _section(
         f"Orphans ({len(rows)}, {human(sum(o.disk for o in report.orphans))})",
-        _table(["KIND", "PATH", "DISK", "REASON"], rows, {2}) if rows else ["none found"],
+        _table(["KIND", "PATH", "DISK", "CLEANED BY", "REASON"], rows, {2}) if rows else ["none found"],
     )
     prow = [[p.kind, p.path, p.reason] for p in report.problems]
     lines += _section(
