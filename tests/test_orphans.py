@@ -190,15 +190,16 @@ def test_layers_only_an_orphaned_mount_holds_are_part_of_it(healthy: RootBuilder
     assert f"overlay2/{top.cache_id}" in orphan.paths and f"overlay2/l/{top.link}" in orphan.paths
     assert orphan.cleaned_by == "never"
     root = healthy.root
+    links = root / "overlay2" / "l"
+    mine = (c.mount_id, f"{c.mount_id}-init", top.cache_id)
     assert orphan.disk == du(
-        root / "overlay2" / c.mount_id, root / "overlay2" / f"{c.mount_id}-init",
-        root / "overlay2" / top.cache_id, root / STORE / "layerdb" / "mounts" / c.id,
+        *(root / "overlay2" / d for d in mine),
+        root / STORE / "layerdb" / "mounts" / c.id,
         root / STORE / "layerdb" / "sha256" / top.chain_id[7:],
-        *(root / "overlay2" / "l" / n for n in os.listdir(root / "overlay2" / "l")
-          if os.readlink(root / "overlay2" / "l" / n).split("/")[1] in (c.mount_id, f"{c.mount_id}-init", top.cache_id)),
-    )  # fmt: skip
+        *(links / n for n in os.listdir(links) if os.readlink(links / n).split("/")[1] in mine),
+    )
     # The layers app:1 shares stay images'.
-    assert r.totals.images == sum(i.disk for i in r.images if i.tags == ("app:1",))
+    assert r.totals.images == sum(i.disk or 0 for i in r.images if i.tags == ("app:1",))
 
 
 def test_a_removing_layer_is_dockerds_at_clean_stop(healthy: RootBuilder) -> None:
