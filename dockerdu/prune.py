@@ -380,6 +380,7 @@ def act(
                         continue
                     freed, left, done = 0, [], []
                     for step in steps:
+                        _refuse_if_in_use(root)
                         if before_step is not None:
                             before_step(item, step)
                         r.refresh()
