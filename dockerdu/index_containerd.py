@@ -519,7 +519,8 @@ def _own_blobs(
                     if d in scan.blobs
                     else "blob with no record in meta.db"
                 )
-                index.orphans.append(Orphan("blob_unreferenced", rel, reason, (rel,)))
+                case = "blob_unreferenced" if d in scan.blobs else "blob_unreferenced:no_record"
+                index.orphans.append(Orphan("blob_unreferenced", rel, reason, (rel,), CLEANED_BY[case]))
             else:
                 who = Owner("other", "unattributed (references unreadable)")
         index.mark(rel, who)

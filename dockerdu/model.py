@@ -73,6 +73,8 @@ CLEANED_BY: dict[str, str] = {
     # containerd's GC runs when containerd starts.
     "snapshot_unreferenced": CONTAINERD_AT_START,
     "blob_unreferenced": CONTAINERD_AT_START,
+    # A blob file with no record goes only when a GC pass removes some content (checked on 26.1).
+    "blob_unreferenced:no_record": NEVER,
     # The overlayfs snapshotter's Cleanup runs only after a GC pass that removes a snapshot.
     "snapshot_dir_unreferenced": NEVER,
     "snapshot_dir_unreferenced:gc": CONTAINERD_AT_START,

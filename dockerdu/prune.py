@@ -39,8 +39,13 @@ METADATA_ONLY = frozenset({"snapshot_unreferenced", "blob_unreferenced", "lease_
 """Orphans that are records in containerd's databases: containerd's GC removes them."""
 ON_REQUEST = frozenset({"store_unused"})
 """Removed only when named with --kind: large, and used again if the daemon switches back."""
-CONTAINERD_FILES = frozenset({"content_ingest", "store_unused"})
-"""What prune removes on a containerd-store root: files no database names."""
+CONTAINERD_FILES = frozenset({"content_ingest", "store_unused", "blob_unreferenced"})
+"""What prune removes on a containerd-store root: files no database names (a blob only with no record)."""
+
+
+def _file_only(o: OrphanReport) -> bool:
+    """A blob file with no record in meta.db: containerd's GC removes it only after removing other content."""
+    return o.kind == "blob_unreferenced" and o.cleaned_by == NEVER
 ORDER = (
     "container_dir_orphaned",
     "container_layer_orphaned",
@@ -214,7 +219,9 @@ def _left_because(
 ) -> str:
     if kinds and o.kind not in kinds:
         return "not a selected --kind"
-    if o.kind in METADATA_ONLY:
+    if o.kind in METADATA_ONLY and not _file_only(o):
+        if o.cleaned_by == NEVER:
+            return "a record in containerd's database, which dockerdu never writes"
         return "start the daemon: containerd removes these (dockerdu never writes its databases)"
     if report.store == "containerd" and o.kind not in CONTAINERD_FILES:
         return "on the containerd store dockerdu removes only files no database names"
