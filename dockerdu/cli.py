@@ -50,6 +50,13 @@ class OutputFormat(str, enum.Enum):
     csv = "csv"
 
 
+class PlanFormat(str, enum.Enum):
+    """What `prune --format` accepts."""
+
+    table = "table"
+    json = "json"
+
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -389,9 +396,7 @@ def audit(
 @app.command()
 def prune(
     root: RootOption = None,
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format: table or json.")
-    ] = OutputFormat.table,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = PlanFormat.table,
     yes: Annotated[
         bool, typer.Option("--yes", help="Act: remove what the plan lists (default: plan only).")
     ] = False,
@@ -450,8 +455,6 @@ def prune(
         from .scan import build_report, index_root
 
         history_file = history or default_path()
-        if fmt not in (OutputFormat.table, OutputFormat.json):
-            raise UsageError(f"dockerdu prune has no {fmt.value} form; use table or json")
         if restore is not None:
             for path in pr.restore(restore, history_file):
                 typer.echo(f"restored {display(path)}")
@@ -483,7 +486,7 @@ def prune(
             )
         elif (why := pr.in_use(location.root)) is not None:
             typer.echo(f"dockerdu: prune --yes would refuse now: {display(why)}", err=True)
-        if fmt is OutputFormat.json:
+        if fmt is PlanFormat.json:
             typer.echo(json.dumps(pr.plan_doc(plan, outcome, not yes), indent=2, ensure_ascii=False))
         else:
             sys.stdout.write(render_plan(plan, outcome, not yes))
