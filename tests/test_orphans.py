@@ -213,3 +213,23 @@ def test_a_removing_layer_is_dockerds_at_clean_stop(healthy: RootBuilder) -> Non
     os.rename(ldb / top.chain_id[7:], ldb / f"{top.chain_id[7:]}-{secrets.token_hex(32)}-removing")
     (o,) = scan(healthy.root).orphans
     assert (o.kind, o.cleaned_by) == ("layer_removing", "dockerd at clean stop")
+
+
+def test_a_buildkit_layer_no_record_holds_is_not_build_cache(healthy: RootBuilder) -> None:
+    """A BuildKit-made layer whose record is gone (a failed builder prune): Docker counts it nowhere."""
+    files = [BASE, {"bk": b"k" * 7000}]
+    image = healthy.add_image(files, ["bk:1"])
+    top = healthy.image_chain(files)[-1]
+    os.remove(healthy.store / "imagedb" / "content" / "sha256" / image[7:])
+    healthy.repositories.pop("bk")
+    healthy._write_repositories()
+    bk_id = "k" * 25
+    os.rename(healthy.root / "overlay2" / top.cache_id, healthy.root / "overlay2" / bk_id)
+    os.remove(healthy.root / "overlay2" / "l" / top.link)
+    os.symlink(f"../{bk_id}/diff", healthy.root / "overlay2" / "l" / top.link)
+    (healthy.store / "layerdb" / "sha256" / top.chain_id[7:] / "cache-id").write_text(bk_id)
+    r = scan(healthy.root)
+    assert r.build_cache.records == () and r.totals.build_cache == 0
+    assert r.orphans == ()
+    stale = [o.disk for o in r.other if o.name == "BuildKit snapshots with no cache record"]
+    assert stale and stale[0] >= du(healthy.root / "overlay2" / bk_id)
