@@ -398,7 +398,10 @@ def act(
                             if why:
                                 left.append(why)
                         else:
-                            removal = safe.remove(r, step)
+                            try:
+                                removal = safe.remove(r, step)
+                            except (safe.Unsafe, OSError) as e:
+                                removal = safe.Removal(left=[f"{step}: {e}"])
                             step_bytes = removal.freed
                             left.extend(removal.left)
                         freed += step_bytes

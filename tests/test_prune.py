@@ -229,3 +229,30 @@ def test_interrupted_after_each_step_then_completed(planted: RootBuilder, tmp_pa
     done = subprocess.run(base, capture_output=True, check=False, text=True)
     assert done.returncode == 0, done.stderr
     assert scan(root).orphans == ()
+
+
+def test_a_parent_swapped_for_a_symlink_removes_nothing_elsewhere(
+    planted: RootBuilder, tmp_path: Path
+) -> None:
+    root = planted.root
+    canary = tmp_path / "canary"
+    (canary / "write-set-123456789").mkdir(parents=True)
+    (canary / "write-set-123456789" / "cache-id").write_text("precious")
+    state = _tree_state(canary)
+    plan = pr.make_plan(scan(root))
+    tmp = root / STORE / "layerdb" / "tmp"
+
+    def before(item: pr.Item, step: str) -> None:
+        if item.kind == "layerdb_tmp" and not tmp.is_symlink():
+            shutil.rmtree(tmp)
+            os.symlink(canary, tmp)
+
+    loc = Location(root, "--root", None)
+    out = pr.act(
+        loc, plan, lambda: index_root(loc, Options(), 0),
+        history_file=tmp_path / "h" / "history.jsonl", before_step=before,
+    )  # fmt: skip
+    (done,) = [d for d in out.done if d["kind"] == "layerdb_tmp"]
+    assert done["left"] and "symlink" in str(done["left"])
+    assert _tree_state(canary) == state
+    assert tmp.is_symlink()
