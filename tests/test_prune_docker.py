@@ -69,6 +69,11 @@ def _figures(d: rd.PrivateDaemon) -> dict[str, Any]:
 
 
 _HEX = re.compile(r"[0-9a-f]{12,}|[A-Z2-7]{26}")
+_LIFECYCLE = re.compile(
+    r"containerd did not exit successfully|failed connecting to containerd|error reading from containerd"
+)
+"""dockerd's messages about its own containerd process starting or stopping (slow on a loaded
+machine): about the process, never about what the root holds."""
 
 
 def _errors(log: Path, offset: int) -> set[str]:
@@ -78,7 +83,7 @@ def _errors(log: Path, offset: int) -> set[str]:
         text = f.read().decode(errors="replace")
     out = set()
     for line in text.splitlines():
-        if "level=error" in line:
+        if "level=error" in line and not _LIFECYCLE.search(line):
             m = re.search(r'msg="((?:[^"\\]|\\.)*)"', line)
             out.add(_HEX.sub("<id>", m.group(1) if m else line))
     return out
