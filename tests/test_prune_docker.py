@@ -71,22 +71,28 @@ def _figures(d: rd.PrivateDaemon) -> dict[str, Any]:
 _HEX = re.compile(r"[0-9a-f]{12,}|[A-Z2-7]{26}")
 _LIFECYCLE = re.compile(
     r"containerd did not exit successfully|failed connecting to containerd|error reading from containerd"
+    r"|Failed to get event"
 )
 """dockerd's messages about its own containerd process starting or stopping (slow on a loaded
 machine): about the process, never about what the root holds."""
 
 
-def _errors(log: Path, offset: int) -> set[str]:
-    """The `level=error` messages logged after `offset`, IDs blanked."""
+def _errors(log: Path, offset: int, end: int) -> set[str]:
+    """The `level=error` messages logged from `offset` to `end` (start-up and use), IDs blanked."""
     with open(log, "rb") as f:
         f.seek(offset)
-        text = f.read().decode(errors="replace")
+        text = f.read(end - offset).decode(errors="replace")
     out = set()
     for line in text.splitlines():
         if "level=error" in line and not _LIFECYCLE.search(line):
             m = re.search(r'msg="((?:[^"\\]|\\.)*)"', line)
             out.add(_HEX.sub("<id>", m.group(1) if m else line))
     return out
+
+
+def _end(d: rd.PrivateDaemon) -> int:
+    """Where the daemon's log ends now: errors a stop logs are not about the root."""
+    return d.log_path.stat().st_size
 
 
 def _start(d: rd.PrivateDaemon) -> int:
@@ -136,8 +142,8 @@ def planted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         # SIGKILL: a clean stop would remove the -removing layer (its own clean-up).
         offset = _start(d)
         listing, figures = _listing(d), _figures(d)
+        start_errors = _errors(d.log_path, offset, _end(d))
         _kill(d)
-        start_errors = _errors(d.log_path, offset)
         assert any("failed to load container" in e for e in start_errors), start_errors
         yield Planted(d, scenario, listing, figures, start_errors, planted)
     finally:
@@ -199,8 +205,9 @@ def test_interrupted_after_each_step_the_daemon_still_loads(planted: Planted, tm
             assert kills < 40, "prune never completes"
             offset = _start(d)
             assert _listing(d) == planted.listing
+            end = _end(d)
             d.stop()
-            assert _errors(d.log_path, offset) - planted.start_errors == set()
+            assert _errors(d.log_path, offset, end) - planted.start_errors == set()
     finally:
         d.stop()
     assert kills >= 12, "every planted orphan takes at least one step"
@@ -244,9 +251,10 @@ def test_prune_then_the_daemon_has_everything(planted: Planted, tmp_path: Path) 
             d.docker("run", "--rm", "--network", "none", image_id, "true")
         d.docker("start", "-a", rd.EXITED)
         d.docker("start", "-a", rd.CREATED)
+        end = _end(d)
     finally:
         d.stop()
-    errors = _errors(d.log_path, offset)
+    errors = _errors(d.log_path, offset, end)
     assert errors - planted.start_errors == set()
     assert not [e for e in errors if "failed to load container" in e], errors  # the leftovers' errors went
     after = _report(root)
