@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from .ids import ChainID, ContainerID
+from .chain import ancestors
+from .ids import ChainID, ContainerID, ImageID
 from .index import ImageView, Index, Owner
 from .measure import Measurement
+from .refs import shown_image
 from .report import (
     BuildCacheItem,
     BuildCacheReport,
@@ -15,16 +18,38 @@ from .report import (
     FileSystem,
     ImageReport,
     LayerReport,
+    NamespaceReport,
     OrphanReport,
     OtherReport,
     ProblemReport,
     Reclaimable,
     Report,
+    RootReport,
     Totals,
     VolumeReport,
 )
 
 ACTIVE_STATES = ("running", "paused", "restarting")
+
+
+RECLAIMABLE = ("images", "containers", "volumes", "build_cache", "orphans")
+
+
+def _below_unreadable(index: Index, m: Measurement) -> set[Owner]:
+    """Owners with a path under a dir the walk could not read: it never reached them, so their
+    figures (and their category's) are partial, though no tally of theirs saw the error."""
+    bad = {p.path for p in m.problems if p.kind == "path_unreadable"}
+    if not bad:
+        return set()
+    owned = [(rel, mark.owner) for rel, mark in index.marks.items() if mark.owner is not None]
+    # The layer dirs Docker's records name, whether or not the walk could list them.
+    owned += [(f"{index.layer_root}/{name}", owner) for name, owner in index.dir_owner.items()]
+    out: set[Owner] = set()
+    for rel, owner in owned:
+        parts = rel.split("/")
+        if any("/".join(parts[:i]) in bad for i in range(1, len(parts) + 1)):
+            out.add(owner)
+    return out
 
 
 def _disk(m: Measurement, owner: Owner) -> int:
@@ -47,9 +72,90 @@ def _layer_refs(index: Index, all_images: bool) -> dict[ChainID, int]:
     return refs
 
 
-def _image_report(
-    index: Index, m: Measurement, view: ImageView, refs: dict[ChainID, int], used: set[ChainID]
-) -> ImageReport:
+@dataclass(frozen=True)
+class Sharing:
+    """Who holds each layer: the one accounting of sharing, for `report` and `image` alike."""
+
+    refs: dict[ChainID, int]
+    """Images Docker counts for SharedSize (its version's rule) that hold each layer."""
+    holders: dict[ChainID, int]
+    """Loaded images, of any kind, that hold each layer."""
+    used: set[ChainID]
+    """Layers some container's writable layer stands on."""
+    build_cache: set[ChainID]
+    """Layers BuildKit's records hold (exported results and FROM bases), with their ancestors."""
+    all_images: bool
+    """Docker's >= 23.0 SharedSize rule: every loaded image counts, not only listed ones."""
+
+
+def sharing(index: Index, all_images: bool) -> Sharing:
+    """Count who holds each layer; `all_images` is Docker's >= 23.0 SharedSize rule."""
+    return Sharing(
+        refs=_layer_refs(index, all_images),
+        holders=_layer_refs(index, True),
+        used=_container_chains(index),
+        build_cache=_build_cache_layers(index),
+        all_images=all_images,
+    )
+
+
+def _build_cache_layers(index: Index) -> set[ChainID]:
+    dirs = {r.snapshot_id for r in index.buildkit.records if r.snapshot_id}
+    tops: list[ChainID | None] = [
+        ChainID(r.chain_id) for r in index.buildkit.records if r.chain_id is not None
+    ]
+    tops += [c for c, layer in index.layers.items() if layer.cache_id in dirs]
+    return ancestors(index.layers, tops)
+
+
+@dataclass(frozen=True)
+class ImageRemoval:
+    """What `docker rmi` of one image alone deletes on this host."""
+
+    removed_with: tuple[ImageID, ...]
+    """Untagged parent images (classic builder) it removes along with the image."""
+    freed: frozenset[ChainID]
+    """The image's layers nothing else holds: no other image, container, layer or build-cache record."""
+
+
+def removal(index: Index, image_id: ImageID, held: Sharing) -> ImageRemoval:
+    """The images and layers `docker rmi` of `image_id` alone would delete."""
+    loaded = {i: v for i, v in index.images.items() if v.loaded}
+    children: dict[ImageID, set[ImageID]] = {}
+    for i, v in loaded.items():
+        if v.record.parent is not None:
+            children.setdefault(v.record.parent, set()).add(i)
+    gone = {image_id}
+    with_it: list[ImageID] = []
+    current = image_id
+    while True:
+        parent = loaded[current].record.parent
+        if parent is None or parent not in loaded or parent in gone:
+            break
+        pv = loaded[parent]
+        if pv.tags or pv.digests or pv.containers or children.get(parent, set()) - gone:
+            break
+        gone.add(parent)
+        with_it.append(parent)
+        current = parent
+    chain = set(index.images[image_id].chain)
+    kept = ancestors(
+        index.layers,
+        [
+            *(v.chain[-1] for i, v in loaded.items() if i not in gone and v.chain),
+            *(v.mount.parent for v in index.containers.values() if v.mount is not None),
+            *(c for c in index.layers if c not in chain),
+            *held.build_cache,
+        ],
+    )
+    return ImageRemoval(tuple(with_it), frozenset(chain - kept))
+
+
+def image_report(index: Index, m: Measurement, view: ImageView, held: Sharing) -> ImageReport:
+    """An image's sizes, sharing and disk, from Docker's records and the walk's figures."""
+    refs, used = held.refs, held.used
+    # An image Docker does not count (unlisted, before 23.0) still holds its own layers.
+    own = 0 if view.listed or held.all_images else 1
     layers: list[LayerReport] = []
     size = shared = 0
     disk: int | None = 0
@@ -72,13 +178,12 @@ def _image_report(
         )
         lsize = layer.size or 0
         size += lsize
-        if refs.get(c, 0) > 1:
+        if refs.get(c, 0) + own > 1:
             shared += lsize
         if disk is not None:
             disk = None if ldisk is None else disk + ldisk
         if unique_disk is not None and ldisk is not None:
-            others = sum(1 for v in index.images.values() if v.loaded and c in v.chain) > 1
-            if not others and c not in used:
+            if held.holders.get(c, 0) <= 1 and c not in used:
                 unique_disk += ldisk
     if index.figures is not None and view.record.id in index.figures.image_sizes:
         size, shared = index.figures.image_sizes[view.record.id]
@@ -100,13 +205,7 @@ def _image_report(
 def _container_chains(index: Index) -> set[ChainID]:
     if index.figures is not None:
         return set(index.figures.used_layers)
-    used: set[ChainID] = set()
-    for view in index.containers.values():
-        top = view.mount.parent if view.mount is not None else None
-        while top is not None and top in index.layers and top not in used:
-            used.add(top)
-            top = index.layers[top].parent
-    return used
+    return ancestors(index.layers, (v.mount.parent for v in index.containers.values() if v.mount is not None))
 
 
 def account(
@@ -120,14 +219,15 @@ def account(
     daemon_pid: int | None,
     engine_id: bool,
     filesystem: FileSystem | None,
+    engine: str | None = None,
+    roots: tuple[RootReport, ...] = (),
 ) -> Report:
     """Join Docker's records with the walk's figures into a Report."""
-    all_images = engine_id
-    refs = _layer_refs(index, all_images)
-    used = _container_chains(index)
+    held = sharing(index, engine_id)
+    used = held.used
     listed = [v for v in index.images.values() if v.listed]
     images = sorted(
-        (_image_report(index, m, v, refs, used) for v in listed),
+        (image_report(index, m, v, held) for v in listed),
         key=lambda r: (-(r.disk or 0), -r.size, r.id),
     )
     listed_refs = _layer_refs(index, False)
@@ -187,13 +287,18 @@ def account(
         reclaimable=_sum(r.disk for r in reclaimable.values()),
         image_content=category.get("image_content", 0),
     )
+    where = index.containerd_root
     problems = sorted(
         {ProblemReport(p.kind, p.path, p.reason) for p in (*index.problems, *m.problems)},
         key=lambda p: (p.kind, p.path),
     )
     unknown_sizes = {c for c, layer in index.layers.items() if layer.size is None}
+    unwalked = _below_unreadable(index, m)
+    partial = {o for o, t in m.tallies.items() if t.incomplete} | unwalked
     incomplete = sorted(
-        {f"{o.category}:{o.key}" if o.key else o.category for o, t in m.tallies.items() if t.incomplete}
+        {f"{o.category}:{o.key}" if o.key else o.category for o in partial}
+        | {o.category for o in unwalked if o.category != "other"}
+        | {f"reclaimable.{o.category}" for o in unwalked if o.category in RECLAIMABLE}
         | {"images.size" for v in listed for c in v.chain if c in unknown_sizes}
         | ({"docker.layers_size", "reclaimable.images"} if unknown_sizes & set(listed_refs) else set())
         | index.incomplete
@@ -208,9 +313,10 @@ def account(
         docker=DockerInfo(
             daemon_running=daemon_pid is not None,
             daemon_pid=daemon_pid,
-            engine_id=engine_id,
+            engine_id=engine,
             shared_size_rule=index.shared_rule,
             layers_size=layers_size,
+            size_rule=index.size_rule,
         ),
         images=tuple(images),
         containers=tuple(containers),
@@ -224,6 +330,19 @@ def account(
         filesystem=filesystem,
         incomplete=tuple(incomplete),
         notes=tuple(index.notes),
+        roots=roots or (RootReport(root, "docker", None if m.skipped else m.root_disk),),
+        containerd_root=str(where.path) if where is not None and where.path is not None else None,
+        containerd_root_source=where.source if where is not None else None,
+        namespaces=tuple(
+            NamespaceReport(
+                ns.name,
+                ns.images,
+                ns.snapshots,
+                len(ns.blobs),
+                _disk(m, Owner("other", f"containerd namespace {ns.name}")),
+            )
+            for ns in sorted(index.namespaces.values(), key=lambda n: n.name)
+        ),
     )
 
 
@@ -243,7 +362,7 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
         id=cid,
         name=r.name,
         image_id=r.image_id,
-        image=r.image_ref,
+        image=shown_image(index, r.image_ref, r.image_id),
         state=r.state,
         rw_size=rw_size,
         rw_disk=_disk(m, Owner("containers", cid)),

@@ -42,7 +42,9 @@ __all__ = ["Busy", "HistoryError", "ScanTimeout", "UsageError"]
 
 DEFAULT_CONFIG = Path("/etc/dockerdu.toml")
 SIZE_KEYS = ("max-orphans", "max-log", "max-reclaimable", "max-growth")
-CONFIG_KEYS = ("root", "max-fs-used-percent", *SIZE_KEYS, "history", "history-keep", "timeout")
+CONFIG_KEYS = (
+    "root", "containerd-root", "max-fs-used-percent", *SIZE_KEYS, "history", "history-keep", "timeout",
+)  # fmt: skip
 
 
 class ScanTimeout(RootError):
@@ -58,6 +60,12 @@ class Settings:
     history: Path
     keep: int
     timeout: float | None
+    configured: frozenset[str] = frozenset()
+    """The keys whose value came from the config file, not the command line."""
+    config: Path | None = None
+    """That config file."""
+    containerd_root: Path | None = None
+    containerd_root_source: str = "--containerd-root"
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
@@ -98,7 +106,7 @@ def _config_value(source: Path, key: str, value: Any) -> Any:
             except ValueError as e:
                 raise UsageError(f"{where}: {e}") from None
         raise UsageError(f'{where}: a size is needed (e.g. "10G" or a number of bytes)')
-    if key in ("root", "history"):
+    if key in ("root", "history", "containerd-root"):
         if not isinstance(value, str) or not value:
             raise UsageError(f"{where}: a path is needed")
         return Path(value).expanduser()
@@ -118,6 +126,7 @@ def _config_value(source: Path, key: str, value: Any) -> Any:
 def settings(config: Path | None, given: Mapping[str, Any]) -> Settings:
     """Merge the command line (`given`, by config key; None: not given) over the config file."""
     values = read_config(config)
+    from_file = frozenset(k for k in values if given.get(k) is None)
     values.update({k: v for k, v in given.items() if v is not None})
     return Settings(
         root=values.get("root"),
@@ -131,6 +140,14 @@ def settings(config: Path | None, given: Mapping[str, Any]) -> Settings:
         history=values.get("history") or history.default_path(),
         keep=values.get("history-keep") or history.DEFAULT_KEEP,
         timeout=values.get("timeout"),
+        configured=from_file,
+        config=(config or DEFAULT_CONFIG) if from_file else None,
+        containerd_root=values.get("containerd-root"),
+        containerd_root_source=(
+            f"containerd-root in {config or DEFAULT_CONFIG}"
+            if "containerd-root" in from_file
+            else "--containerd-root"
+        ),
     )
 
 
@@ -220,11 +237,17 @@ def run_audit(s: Settings, options: Options | None = None) -> AuditResult:
     `options` say how to scan (jobs, cache); the audit's own progress callback (the
     timeout's clock) replaces theirs, and image layers are always walked.
     """
+    location = locate(s.root)
+    check_root(location.root)  # an unreadable root is exit 3 even where the history is not writable
     with history.locked(s.history):
-        location = locate(s.root)
-        check_root(location.root)
         with deadline(s.timeout, location.root) as progress:
-            scan = dataclasses.replace(options or Options(), progress=progress, quick=False)
+            scan = dataclasses.replace(
+                options or Options(),
+                progress=progress,
+                quick=False,
+                containerd_root=s.containerd_root,
+                containerd_root_source=s.containerd_root_source,
+            )
             report = build_report(location, scan)
         previous = history.last(s.history, report.root)
         grown = compare(previous, report) if previous is not None else None
@@ -233,13 +256,22 @@ def run_audit(s: Settings, options: Options | None = None) -> AuditResult:
     return AuditResult(report, grown, checks, s)
 
 
+def _with_source(check: Check, s: Settings) -> str:
+    """A check's message, naming the config file when the limit came from it."""
+    if check.option in s.configured and s.config is not None:
+        return f"{check.message} (limit {check.option} from {display(str(s.config))})"
+    return check.message
+
+
 def audit_lines(result: AuditResult, verbose: bool) -> list[str]:
     """One line per breach; with `verbose`, every check, the growth and the history too."""
     if not verbose:
-        return [f"breach: {c.message}" for c in result.breached]
+        return [f"breach: {_with_source(c, result.settings)}" for c in result.breached]
     r = result.report
     lines = [f"root {display(r.root)} ({display(r.root_source)}): {human(r.totals.root_disk)}"]
-    lines += [f"{'breach' if c.breached else 'ok'}: {c.message}" for c in result.checks]
+    lines += [
+        f"{'breach' if c.breached else 'ok'}: {_with_source(c, result.settings)}" for c in result.checks
+    ]
     if not result.checks:
         lines.append("no threshold set (see dockerdu audit --help)")
     if result.growth is None:
@@ -256,5 +288,3 @@ def since(path: Path | None, report: Report) -> Growth | None:
     """Growth of `report` since the latest audit of its root in the history, if any."""
     previous = history.last(path or history.default_path(), report.root)
     return compare(previous, report) if previous is not None else None
-
-

@@ -7,11 +7,12 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import Busy, HistoryError, InUse, RootError, UsageError
@@ -23,6 +24,7 @@ from .text import display
 if TYPE_CHECKING:
     from .growth import Growth
     from .locate import Location
+    from .render.table import Layout
     from .report import Report
     from .scan import Options
 
@@ -50,6 +52,13 @@ class OutputFormat(str, enum.Enum):
     csv = "csv"
 
 
+class ImageFormat(str, enum.Enum):
+    """What `dockerdu image --format` accepts."""
+
+    table = "table"
+    json = "json"
+
+
 class PlanFormat(str, enum.Enum):
     """What `prune --format` accepts."""
 
@@ -57,21 +66,91 @@ class PlanFormat(str, enum.Enum):
     json = "json"
 
 
+class _Group(TyperGroup):
+    """Usage errors as one plain line, `dockerdu: <what>`, exit 2: never a box, never colour."""
+
+    def main(  # noqa: D102
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        exceptions = _click_exceptions()
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except exceptions.ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # `dockerdu` alone: the help, exit 2
+                typer.echo(e.ctx.get_help(), err=True)
+            else:
+                typer.echo(f"dockerdu: {display(_usage_line(e))}", err=True)
+            code = e.exit_code
+        except typer.Abort:
+            typer.echo("dockerdu: aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code or 0)
+
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments plainly: `REF...`, not typer's `{REF...}`."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # noqa: D102
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+def _click_exceptions() -> Any:
+    """Click's exceptions: typer >= 0.26 vendors Click as `typer._click`."""
+    import importlib
+
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:  # an older typer, over Click itself
+        return importlib.import_module("click.exceptions")
+
+
+def _usage_line(e: Any) -> str:
+    """`--max-orphans: '5X' is not a size (…)`, or Click's own sentence with where to look."""
+    if isinstance(e, typer.BadParameter) and e.param is not None and type(e).__name__ != "MissingParameter":
+        param = e.param
+        name = max(param.opts, key=len) if param.opts and param.param_type_name == "option" else None
+        return f"{name or param.human_readable_name}: {str(e.message).rstrip('.')}"
+    hint = f"; see '{e.ctx.command_path} --help'" if getattr(e, "ctx", None) is not None else ""
+    return str(e.format_message()).rstrip(".") + hint
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     help="Where the disk under Docker's data root went, and what can safely go.",
-    # NO_COLOR (no-color.org): plain help and usage errors, without Rich's styles.
-    rich_markup_mode=None if os.environ.get("NO_COLOR") else "rich",
+    # dockerdu never writes colour: plain help and usage errors, without Rich's styles.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 RootOption = Annotated[
     Path | None,
     typer.Option(
         "--root",
+        readable=False,
         help="Docker data root. Default: a running dockerd's --data-root, else data-root "
         "in /etc/docker/daemon.json, else /var/lib/docker.",
         show_default=False,
+    ),
+]
+ContainerdRootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--containerd-root",
+        readable=False,
+        help="containerd's root holding the images of a containerd-store root (a system containerd's, "
+        "e.g. /var/lib/containerd). Default: the running containerd dockerd uses, else a containerd "
+        "dir beside the Docker root.",
     ),
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
@@ -84,6 +163,7 @@ CacheDirOption = Annotated[
     Path | None,
     typer.Option(
         "--cache-dir",
+        readable=False,
         help="Where to remember image-layer walks "
         "(default /var/cache/dockerdu as root, else the XDG cache dir).",
         show_default=False,
@@ -96,12 +176,25 @@ JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Walker pro
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 OutputOption = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write to FILE atomically (temp file + rename) instead of stdout."),
+    typer.Option(
+        "--output",
+        "-o",
+        readable=False,
+        help="Write to FILE atomically (temp file + rename) instead of stdout.",
+    ),
 ]
+NoTruncOption = Annotated[
+    bool, typer.Option("--no-trunc", help="Table: full IDs, names and paths, lines as wide as they need.")
+]
+BinaryOption = Annotated[
+    bool, typer.Option("--binary", help="Table: sizes in binary units (77.0 MiB), not Docker's (80.7MB).")
+]
+BytesOption = Annotated[bool, typer.Option("--bytes", help="Table: sizes as raw byte counts.")]
 HistoryOption = Annotated[
     Path | None,
     typer.Option(
         "--history",
+        readable=False,
         help="Audit history. Default: /var/lib/dockerdu/history.jsonl as root, "
         "else $XDG_DATA_HOME/dockerdu/history.jsonl.",
         show_default=False,
@@ -175,7 +268,14 @@ def _located(root: Path | None) -> Location:
     return location
 
 
-def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, quiet: bool) -> Options:
+def _options(
+    quick: bool,
+    cache_dir: Path | None,
+    no_cache: bool,
+    jobs: int,
+    quiet: bool,
+    containerd_root: Path | None = None,
+) -> Options:
     from .cache import default_cache_dir
     from .progress import progress_for
     from .scan import Options
@@ -185,7 +285,26 @@ def _options(quick: bool, cache_dir: Path | None, no_cache: bool, jobs: int, qui
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
         jobs=jobs,
         progress=None if quiet else progress_for(sys.stderr),
+        containerd_root=containerd_root,
     )
+
+
+def _layout(no_trunc: bool, binary: bool, raw_bytes: bool, quick: bool, output: Path | None) -> Layout:
+    """The table's width: none with --no-trunc, else $COLUMNS, else the terminal's, else 80."""
+    from .render.table import Layout
+
+    if binary and raw_bytes:
+        raise UsageError("--binary and --bytes: choose one")
+    width: int | None = None
+    if not no_trunc:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            width = int(columns)
+        elif output is None and sys.stdout.isatty():
+            width = os.get_terminal_size(sys.stdout.fileno()).columns or 80
+        else:
+            width = 80
+    return Layout(width, "binary" if binary else "bytes" if raw_bytes else "docker", quick)
 
 
 def _emit(
@@ -195,10 +314,11 @@ def _emit(
     output: Path | None = None,
     *,
     orphans_only: bool = False,
+    layout: Layout | None = None,
 ) -> None:
     from .output import render, write_output
 
-    write_output(render(report, fmt.value, growth, orphans_only=orphans_only), output)
+    write_output(render(report, fmt.value, growth, orphans_only=orphans_only, layout=layout), output)
 
 
 @app.command()
@@ -210,11 +330,15 @@ def report(
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
     quiet: QuietOption = False,
+    containerd_root: ContainerdRootOption = None,
     since: Annotated[
         bool, typer.Option("--since", help="Add the growth since the last audit in the history.")
     ] = False,
     history: HistoryOption = None,
     output: OutputOption = None,
+    no_trunc: NoTruncOption = False,
+    binary: BinaryOption = False,
+    raw_bytes: BytesOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Account for every byte under the root: images, containers, logs, volumes, build cache, orphans."""
@@ -224,7 +348,8 @@ def report(
 
         if since and fmt is OutputFormat.csv:
             raise UsageError("--since has no CSV form (one row per object); use table, json or prometheus")
-        options = _options(quick, cache_dir, no_cache, jobs, quiet)
+        layout = _layout(no_trunc, binary, raw_bytes, quick, output)
+        options = _options(quick, cache_dir, no_cache, jobs, quiet, containerd_root)
         report = build_report(_located(root), options)
         growth = None
         if since:
@@ -232,8 +357,15 @@ def report(
 
             growth = growth_since(history, report)
         if since and growth is None:
-            typer.echo(f"dockerdu: no previous audit of {report.root} in the history", err=True)
-        _emit(report, fmt, growth, output)
+            from .history import default_path
+
+            where = display(str(history or default_path()))
+            typer.echo(
+                f"dockerdu: no previous audit of {display(report.root)} in {where}"
+                "; `dockerdu audit` records one (run it from cron or a timer)",
+                err=True,
+            )
+        _emit(report, fmt, growth, output, layout=layout)
         return ExitCode.OK
 
     _run(debug, work)
@@ -247,65 +379,87 @@ def orphans(
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
     quiet: QuietOption = False,
+    output: OutputOption = None,
+    no_trunc: NoTruncOption = False,
+    binary: BinaryOption = False,
+    raw_bytes: BytesOption = False,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Only the orphans (reclaimable leftovers) and problems (inconsistencies)."""
+    """Only the orphans (reclaimable leftovers) and problems (inconsistencies), in every format."""
 
     def work() -> ExitCode:
         from .scan import build_report
 
-        options = _options(False, cache_dir, no_cache, jobs, quiet)
-        _emit(build_report(_located(root), options), fmt, orphans_only=True)
+        layout = _layout(no_trunc, binary, raw_bytes, False, output)
+        options = _options(False, cache_dir, no_cache, jobs, quiet, containerd_root)
+        _emit(build_report(_located(root), options), fmt, output=output, orphans_only=True, layout=layout)
         return ExitCode.OK
 
     _run(debug, work)
 
 
-@app.command()
+@app.command(cls=_Command)
 def which(
     query: Annotated[
         str,
         typer.Argument(
-            help="An image, chain, diff, cache, mount or container ID (or prefix), a short link, or a path."
+            metavar="NAME|ID|PATH",
+            help="A container name, a tag, a volume name; an image, layer, container, mount or "
+            "build-cache ID or any prefix of one; a short link; or a path under the root.",
+            show_default=False,
         ),
     ],
     root: RootOption = None,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Who owns an overlay2 dir, a short link, an ID or a path under the root."""
+    """Who owns a name, an ID, a short link or a path under the root."""
 
     def work() -> ExitCode:
         from .scan import Options, index_root
         from .which import which as which_query
 
+        if not query.strip():
+            raise UsageError("which: an empty query names nothing; give a name, an ID or a path")
         location = _located(root)
-        answers = which_query(index_root(location, Options(), time.time()), location.root, query)
+        try:
+            cwd: Path | None = Path.cwd()
+        except OSError:  # the current directory was removed
+            cwd = None
+        options = Options(containerd_root=containerd_root)
+        answers = which_query(index_root(location, options, time.time()), location.root, query, cwd)
         if not answers:
             _fail(f"nothing under {location.root} matches {query!r}", ExitCode.THRESHOLD_EXCEEDED)
         for line in answers:
-            typer.echo(line)
+            typer.echo(display(line))
         return ExitCode.OK
 
     _run(debug, work)
 
 
-@app.command()
+@app.command(cls=_Command)
 def image(
     refs: Annotated[
         list[str],
         typer.Argument(
-            metavar="REF", help="Images: a tag, an image ID or a unique ID prefix.", show_default=False
+            metavar="REF...", help="Images: tags, image IDs or unique ID prefixes.", show_default=False
         ),
     ],
     root: RootOption = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: Annotated[ImageFormat, typer.Option("--format", "-f", help="Output format.")] = ImageFormat.table,
     top: Annotated[
         int, typer.Option("--top", min=0, help="List the N largest files or dirs each layer adds.")
     ] = 0,
     offenders: Annotated[
         int, typer.Option("--offenders", min=0, help="List the N largest hidden (wasted) paths.")
     ] = DEFAULT_OFFENDERS,
-    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Full instructions and image IDs.")] = False,
+    no_trunc: Annotated[
+        bool, typer.Option("--no-trunc", help="Full instructions, IDs and names, lines as wide as they need.")
+    ] = False,
+    binary: BinaryOption = False,
+    raw_bytes: BytesOption = False,
+    containerd_root: ContainerdRootOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Why an image is big: its layers, the instruction behind each, shared and wasted bytes."""
@@ -314,22 +468,15 @@ def image(
         from .imageinfo import RefError, image_doc
         from .render.image import render_image_json, render_image_table
 
-        if fmt not in (OutputFormat.table, OutputFormat.json):
-            raise UsageError(f"dockerdu image has no {fmt.value} form; use table or json")
-        from .locate import detect_store
-
         location = _located(root)
-        if detect_store(location.root).store == "containerd":
-            raise UsageError(
-                f"dockerdu image reads graphdriver stores only; {location.root} holds the containerd "
-                "image store (dockerdu report and dockerdu which read it)"
-            )
         try:
-            doc = image_doc(location, refs, top=top, offenders=offenders)
+            doc = image_doc(location, refs, top=top, offenders=offenders, containerd_root=containerd_root)
         except RefError as e:
             _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
         sys.stdout.write(
-            render_image_json(doc) if fmt is OutputFormat.json else render_image_table(doc, no_trunc)
+            render_image_json(doc)
+            if fmt is ImageFormat.json
+            else render_image_table(doc, layout=_layout(no_trunc, binary, raw_bytes, False, None))
         )
         return ExitCode.OK
 
@@ -356,7 +503,9 @@ def audit(
     ),
     config: Annotated[
         Path | None,
-        typer.Option(help="Defaults for these options (its audit table); default /etc/dockerdu.toml."),
+        typer.Option(
+            readable=False, help="Defaults for these options (its audit table); default /etc/dockerdu.toml."
+        ),
     ] = None,
     history: HistoryOption = None,
     history_keep: Annotated[int | None, typer.Option(min=1, help="Audits the history keeps (400).")] = None,
@@ -366,6 +515,7 @@ def audit(
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
+    containerd_root: ContainerdRootOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also print every check, the growth, the history.")
     ] = False,
@@ -383,6 +533,7 @@ def audit(
             "root": root, "max-fs-used-percent": max_fs_used_percent, "max-orphans": max_orphans,
             "max-log": max_log, "max-reclaimable": max_reclaimable, "max-growth": max_growth,
             "history": history, "history-keep": history_keep, "timeout": timeout,
+            "containerd-root": containerd_root,
         }  # fmt: skip
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:

@@ -133,6 +133,7 @@ def growth_lines(growth: Growth) -> list[str]:
             signed(a - b),
         ]
         for name, b, a in growth.categories
+        if not (name == "image_content" and a == b == 0)  # the containerd store's alone
     ]
     lines = ["", f"Growth since the previous audit ({growth.since}{_ago(growth.seconds)})"]
     lines += _table(["CATEGORY", "BEFORE", "NOW", "CHANGE"], rows, 1)

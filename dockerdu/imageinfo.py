@@ -3,17 +3,22 @@
 Three parts, kept apart:
 
 - readers: `read_history` reads an image config's `history` (the imagedb reader
-  keeps only what the report needs); `walk_layers` walks an image's layer dirs
-  once, merging them as overlayfs does, and returns plain figures;
-- analysis: `resolve_refs` and `analyze_images` join those with the Index
-  (layerdb sizes, sharing, containers, build cache) into `ImageInfo` records;
+  keeps only what the report needs); `walk_layers` measures each layer dir with
+  the report's own walk and walks the layers once more, merged as overlayfs
+  merges them, returning plain figures;
+- analysis: `resolve_refs` and `analyze_images` join those with the Index into
+  `ImageInfo` records; sizes, sharing and what removal frees are the report's
+  accounting (`account.sharing`, `image_report`, `removal`);
 - rendering lives in `dockerdu.render.image`.
 
-The walk follows measure.py's rules: lstat only, never a symlink followed, never
-another file system or a mount point entered, allocated bytes = st_blocks * 512
-of every inode (directories included), a hard-linked inode once per layer.
-Beside it, Docker's size (pkg/directory.Size): apparent sizes of non-directories,
-each inode once, a symlink as the length of its target.
+The merged walk follows measure.py's rules and opens dirs as it does
+(`measure.open_listed`): each relative to an open ancestor, never through a
+symlink, only while it is the inode its parent's listing showed, so any depth is
+walked and a dir swapped meanwhile is left out; never another file system or a
+mount point entered; xattrs read through the dir's own fd. Beside the allocated
+bytes (st_blocks * 512 of every inode, directories included, a hard-linked inode
+once per layer), Docker's size (pkg/directory.Size): apparent sizes of
+non-directories, each inode once, a symlink as the length of its target.
 
 Hidden bytes ("wasted"): overlay2 stores a deletion as a 0:0 character device
 (a whiteout) and a directory whose lower contents are hidden with the xattr
@@ -32,24 +37,42 @@ import heapq
 import os
 import stat
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .fsread import ReadError, list_dir, parse_json, read_bytes
-from .ids import ChainID, ImageID
+from .account import Sharing, image_report, removal, sharing
+from .chain import ancestry
+from .fsread import ReadError, parse_json, read_bytes
+from .ids import ChainID, ContainerID, ImageID
 from .imagedefaults import DEFAULT_OFFENDERS
-from .index import ImageView, Index
+from .index import ImageView, Index, Owner
 from .locate import Location
-from .measure import BLOCK, mount_points
+from .measure import (
+    ANCHOR_AT,
+    BLOCK,
+    Anchors,
+    DirUsage,
+    Measurement,
+    Tally,
+    _skip_tree,
+    dir_usage,
+    mount_points,
+    open_listed,
+)
 from .model import Problem
 from .scan import Options, index_root
 
 SCHEMA = "dockerdu.image/1"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 """Docker's overlay2 marks opaque dirs with the trusted xattr; rootless (userxattr) with the user one."""
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_FILE = ".wh..wh..opq"
+FUSE_OPAQUE_XATTR = "user.fuseoverlayfs.opaque"
+"""fuse-overlayfs also reads (and, where it cannot make a 0:0 device or set a trusted xattr,
+writes) whiteouts as `.wh.<name>` files, opaque dirs as a `.wh..wh..opq` file or this xattr."""
 
 
 class RefError(Exception):
@@ -296,8 +319,13 @@ def read_history(store: Path, image_id: ImageID) -> list[tuple[str | None, str, 
     Read as the imagedb reader reads configs (`fsread`, its digest checked); an
     absent `history` is an empty list; a damaged file raises ReadError.
     """
-    data = read_bytes(store / "imagedb" / "content" / "sha256" / image_id[7:])
-    if "sha256:" + hashlib.sha256(data).hexdigest() != image_id:
+    return read_config_history(store / "imagedb" / "content" / "sha256" / image_id[7:], image_id)
+
+
+def read_config_history(path: Path, digest: str) -> list[tuple[str | None, str, str, bool]]:
+    """`read_history` of the image config at `path` (an imagedb file or a content-store blob)."""
+    data = read_bytes(path)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise ReadError("does not match its digest (truncated or altered)")
     doc = parse_json(data)
     if not isinstance(doc, dict):
@@ -353,12 +381,23 @@ def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _is_opaque(path: str) -> bool | None:
-    """Whether the dir is opaque; None when its xattrs cannot be read."""
+def _is_opaque(fd: int, wh_files: bool = False) -> bool | None:
+    """Whether the dir open as `fd` is opaque; None when its xattrs cannot be read.
+
+    `wh_files`: fuse-overlayfs's markers count too (its xattr, a `.wh..wh..opq` file).
+    """
     unknown = False
-    for name in OPAQUE_XATTRS:
+    if wh_files:
         try:
-            value = os.getxattr(path, name, follow_symlinks=False)
+            os.stat(OPAQUE_FILE, dir_fd=fd, follow_symlinks=False)
+            return True
+        except FileNotFoundError:
+            pass
+        except OSError:
+            unknown = True
+    for name in (*OPAQUE_XATTRS, FUSE_OPAQUE_XATTR) if wh_files else OPAQUE_XATTRS:
+        try:
+            value = os.getxattr(fd, name)
         except OSError as e:
             if e.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
                 continue
@@ -367,6 +406,31 @@ def _is_opaque(path: str) -> bool | None:
         if value == b"y":
             return True
     return None if unknown else False
+
+
+CHAIN_SHARE = 0.9
+"""A dir whose one child holds this share of its size is only the way to that child (`--top`)."""
+
+
+def _candidates(top_n: int) -> int:
+    """Entries kept per layer for `--top N`: more than N, so chains of parents can be skipped."""
+    return 4 * top_n + 16 if top_n > 0 else 0
+
+
+def _past_chains(items: list[tuple[Any, ...]], n: int) -> list[tuple[Any, ...]]:
+    """The N largest (size, disk, path, kind) entries, leaving out each dir that is only the
+    chain of parents of a larger entry: one of its children holds nearly all of it
+    (`/srv/` of `/srv/node_modules/`); the deepest such dir stays."""
+    out = []
+    for size, disk, path, kind in items:
+        prefix = path + "/"
+        depth = prefix.count("/")
+        if kind == "dir" and any(
+            p.startswith(prefix) and p.count("/") == depth and s >= CHAIN_SHARE * size for s, _, p, _ in items
+        ):
+            continue
+        out.append((size, disk, path, kind))
+    return out[:n]
 
 
 class _Heap:
@@ -391,12 +455,11 @@ class _Heap:
 
 @dataclass
 class _Layer:
-    """Accumulators of one layer during the walk."""
+    """Accumulators of one layer during the merged walk."""
 
     dev: int
-    size: int = 0
-    files: int = 0
-    disk: int = 0
+    diff: str
+    """The layer's diff/ path, for messages only: nothing is opened through it."""
     complete: bool = True
     top: _Heap = field(default_factory=lambda: _Heap(0))
     links: dict[int, list[Any]] = field(default_factory=dict)
@@ -417,10 +480,24 @@ class _Hidden:
     disk: int = 0
 
 
-_Dirs = list[tuple[int, str, int]]
-"""A dir as the layers hold it: (layer, path, allocated bytes of the dir itself), top layer first."""
+_At = tuple[list[int], str, tuple[int, int], "dict[str, Any] | None"]
+"""Where a queued dir is: (the anchor it is opened from, its path from there, (st_dev, st_ino) as
+its parent's listing showed it, the mount points below it as a tree of names or None)."""
+_Dirs = list[tuple[int, _At, int]]
+"""A dir as the layers hold it: (layer, where, allocated bytes of the dir itself), top layer first."""
 _Pending = tuple[str, _Dirs, "_Hidden | None"]
 """A subdirectory still to enter, kept small: (root-relative path, its dirs, the hidden subtree it is in)."""
+
+
+@dataclass(slots=True)
+class _Open:
+    """A dir open for listing, and where its children are opened from."""
+
+    layer: int
+    fd: int
+    at: _At
+    own: list[int] | None
+    """The dir itself as an anchor, when its path from its anchor grew long; else None."""
 
 
 @dataclass(slots=True)
@@ -449,7 +526,12 @@ class _Name:
 
 
 class _Walk:
-    """One merged walk of an image's layer dirs (see the module doc for the rules)."""
+    """One merged walk of an image's layer dirs (see the module doc for the rules).
+
+    Every dir is opened as the report's walk opens it (measure.open_listed): relative
+    to an open ancestor, never through a symlink, and only when it is still the inode
+    its parent's listing showed; a dir swapped since is not ours and is left out.
+    """
 
     def __init__(
         self,
@@ -458,23 +540,49 @@ class _Walk:
         offenders_n: int,
         skip: frozenset[str],
         dev: int | None,
+        before_open: Callable[[str], None] | None = None,
+        wh_files: bool = False,
     ) -> None:
-        self.diffs = diffs
-        self.skip = skip
         self.top_n = top_n
+        self.wh_files = wh_files
+        self.skip = skip
+        self.dev = dev
+        self.before_open = before_open
+        self.anchors = Anchors()
         self.layers: list[_Layer | None] = []
-        for d in diffs:
-            st = _lstat_dir(d) if d is not None else None
-            if st is None or (dev is not None and st.st_dev != dev):
-                self.layers.append(None)
-                continue
-            self.layers.append(_Layer(dev=st.st_dev, top=_Heap(top_n)))
+        self.roots: _Dirs = []
         self.offenders = _Heap(offenders_n)
         self.problems: list[Problem] = []
         self.waste_size = 0
         self.waste_disk = 0
         self.waste_files = 0
+        for n, d in enumerate(diffs):
+            self.layers.append(self._root(n, d) if d is not None else None)
         self.waste_complete = all(x is not None for x in self.layers)
+
+    def _root(self, layer: int, diff: str) -> _Layer | None:
+        """Open the layer dir holding `diff` (never through a symlink) and queue its diff/."""
+        parent, name = os.path.split(diff)
+        try:
+            st = os.lstat(parent)
+            if not stat.S_ISDIR(st.st_mode) or (self.dev is not None and st.st_dev != self.dev):
+                return None
+            fd = open_listed(parent, None, (st.st_dev, st.st_ino))
+            if fd is None:
+                return None
+            try:
+                dst = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                os.close(fd)
+                return None
+        except OSError:
+            return None
+        if not stat.S_ISDIR(dst.st_mode) or dst.st_dev != st.st_dev:
+            os.close(fd)
+            return None
+        at: _At = (self.anchors.add(fd), name, (dst.st_dev, dst.st_ino), _skip_tree(self.skip, diff))
+        self.roots.insert(0, (layer, at, 0))  # top first
+        return _Layer(dev=dst.st_dev, diff=diff, top=_Heap(_candidates(self.top_n)))
 
     # -- helpers
 
@@ -485,37 +593,107 @@ class _Walk:
         self.waste_complete = False
         self.problems.append(Problem("path_unreadable", path, e.strerror or str(e)))
 
-    def _list(self, layer: int, path: str) -> Iterator[tuple[str, str, os.stat_result]]:
-        """(name, path, lstat) of the entries on the layer's file system, never below a mount point."""
+    def _enter(self, layer: int, at: _At, rel: str) -> _Open | None:
+        """Open a queued dir; None when it is gone or is not the dir that was listed."""
+        anchor, sub, want, _ = at
         acc = self.layers[layer]
         assert acc is not None
         try:
-            it = os.scandir(path)
-        except FileNotFoundError:
-            return
+            fd = open_listed(sub, anchor[0], want)
         except OSError as e:
-            self._unreadable(layer, path, e)
+            fd = None
+            self._unreadable(layer, acc.diff + rel, e)
+        if fd is None:
+            self.anchors.release(anchor)
+            return None
+        own = self.anchors.add(fd) if len(os.fsencode(sub)) > ANCHOR_AT else None
+        return _Open(layer, fd, at, own)
+
+    def _leave(self, d: _Open) -> None:
+        if d.own is not None:
+            self.anchors.release(d.own)
+        else:
+            os.close(d.fd)
+        self.anchors.release(d.at[0])
+
+    def _child(self, d: _Open, name: str, st: os.stat_result) -> _At:
+        """Where the subdir `name` of the open dir `d` will be opened from (a reference held)."""
+        below = d.at[3]
+        sub_below = below.get(name) if below is not None else None
+        if d.own is not None:
+            d.own[1] += 1
+            return (d.own, name, (st.st_dev, st.st_ino), sub_below)
+        anchor = d.at[0]
+        anchor[1] += 1
+        return (anchor, f"{d.at[1]}/{name}", (st.st_dev, st.st_ino), sub_below)
+
+    def _list(self, d: _Open, rel: str) -> Iterator[tuple[str, os.stat_result, bool]]:
+        """(name, lstat, is a whiteout) of the entries on the layer's file system, never a mount point.
+
+        A `.wh.<name>` file (fuse-overlayfs, when `wh_files`) is the whiteout of <name>.
+        """
+        acc = self.layers[d.layer]
+        assert acc is not None
+        below = d.at[3]
+        try:
+            it = os.scandir(d.fd)
+        except OSError as e:
+            self._unreadable(d.layer, acc.diff + rel, e)
             return
         with it:
-            for entry in it:
+            while True:
                 try:
-                    st = entry.stat(follow_symlinks=False)
+                    entry = next(it)
+                except StopIteration:
+                    return
+                except OSError as e:  # the listing itself failed part-way
+                    self._unreadable(d.layer, acc.diff + rel, e)
+                    return
+                name = entry.name
+                try:
+                    st = entry.stat(follow_symlinks=False)  # fstatat relative to the dir's fd
                 except FileNotFoundError:
                     continue
                 except OSError as e:
-                    self._unreadable(layer, entry.path, e)
+                    self._unreadable(d.layer, f"{acc.diff}{rel}/{name}", e)
                     continue
                 if st.st_dev != acc.dev:
                     continue  # a mount point: not ours to count
-                if stat.S_ISDIR(st.st_mode) and entry.path in self.skip:
+                if below is not None and stat.S_ISDIR(st.st_mode) and "" in below.get(name, {}):
+                    continue  # a mount point on this file system: not entered
+                if self.wh_files and name.startswith(WHITEOUT_PREFIX) and not stat.S_ISDIR(st.st_mode):
+                    # The opaque marker stays under its own name: it whites out nothing.
+                    yield (name if name == OPAQUE_FILE else name[len(WHITEOUT_PREFIX) :]), st, True
                     continue
-                yield entry.name, entry.path, st
+                yield name, st, _is_whiteout(st)
+
+    def _opaque(self, upper: _Open, name: str, want: tuple[int, int], rel: str) -> bool:
+        """Whether the subdir `name` of the open dir `upper` is opaque, read through its own fd."""
+        acc = self.layers[upper.layer]
+        assert acc is not None
+        try:
+            fd = open_listed(name, upper.fd, want)
+        except OSError:
+            fd, opaque = None, None
+        else:
+            if fd is None:
+                return False  # gone or swapped: it is left out when entered
+            try:
+                opaque = _is_opaque(fd, self.wh_files)
+            finally:
+                os.close(fd)
+        if opaque is None:
+            self.waste_complete = False
+            self.problems.append(
+                Problem("path_unreadable", acc.diff + rel, "its overlay xattrs cannot be read")
+            )
+        return bool(opaque)
 
     def _offender(self, o: Offender) -> None:
         self.offenders.push((o.size, o.disk, o.path, o.written_by, o))
 
     def _file(
-        self, frame: _Frame, layer: int, rel: str, st: os.stat_result,
+        self, frame: _Frame, layer: int, rel: str, st: os.stat_result, wh: bool,
         hide: tuple[int, str] | None, hidden: _Hidden | None,
     ) -> None:  # fmt: skip
         """A non-directory: its layer's figures, and hidden bytes when `hide` (or the frame) hides it."""
@@ -527,7 +705,7 @@ class _Walk:
             state = acc.links.get(st.st_ino)
             if state is None:
                 state = acc.links[st.st_ino] = [size, disk, kind, False, None]
-                self._count(frame, layer, acc, rel, size, disk, kind, st)
+                self._count(frame, layer, acc, rel, size, disk, kind, wh)
             if hide is None and hidden is None:
                 state[3] = True
             elif state[4] is None:
@@ -537,8 +715,8 @@ class _Walk:
                     assert hide is not None
                     state[4] = (rel, hide[0], hide[1])
             return
-        self._count(frame, layer, acc, rel, size, disk, kind, st)
-        if (hide is None and hidden is None) or _is_whiteout(st):
+        self._count(frame, layer, acc, rel, size, disk, kind, wh)
+        if (hide is None and hidden is None) or wh:
             return
         self.waste_size += size
         self.waste_disk += disk
@@ -553,98 +731,98 @@ class _Walk:
 
     def _count(
         self, frame: _Frame, layer: int, acc: _Layer, rel: str, size: int, disk: int, kind: str,
-        st: os.stat_result,
+        wh: bool,
     ) -> None:  # fmt: skip
-        acc.size += size
-        acc.disk += disk
-        acc.files += 1
         t = frame.totals.setdefault(layer, [0, 0])
         t[0] += size
         t[1] += disk
-        if self.top_n > 0 and not _is_whiteout(st):
+        if self.top_n > 0 and not wh:
             acc.top.push((size, disk, rel, kind))
-
-    def _dir_blocks(self, layer: int, st: os.stat_result) -> int:
-        """A subdirectory's own blocks go to its layer now, and to its frame's totals when it opens."""
-        acc = self.layers[layer]
-        assert acc is not None
-        blocks = st.st_blocks * BLOCK
-        acc.disk += blocks
-        return blocks
 
     # -- frames
 
     def _open(self, frame: _Frame) -> None:
         """Read a dir in every layer that has it; files are counted now, subdirs queued."""
+        opened: list[_Open] = []
+        try:
+            for layer, at, _ in frame.dirs:
+                d = self._enter(layer, at, frame.rel)
+                if d is not None:
+                    opened.append(d)
+            if opened:
+                self._read(frame, opened)
+        finally:
+            for d in opened:
+                self._leave(d)
+
+    def _read(self, frame: _Frame, opened: list[_Open]) -> None:
         prefix = frame.rel + "/"
-        if frame.hidden is not None or len(frame.dirs) == 1:
-            (layer, path, _) = frame.dirs[0]
-            for name, child, st in self._list(layer, path):
+        if frame.hidden is not None or len(opened) == 1:
+            d = opened[0]
+            for name, st, wh in self._list(d, frame.rel):
                 rel = prefix + name
                 if stat.S_ISDIR(st.st_mode):
-                    blocks = self._dir_blocks(layer, st)
+                    blocks = st.st_blocks * BLOCK
                     if frame.hidden is not None:
                         self.waste_disk += blocks
                         frame.hidden.disk += blocks
-                    frame.pending.append((rel, [(layer, child, blocks)], frame.hidden))
+                    frame.pending.append((rel, [(d.layer, self._child(d, name, st), blocks)], frame.hidden))
                 else:
-                    self._file(frame, layer, rel, st, None, frame.hidden)
+                    self._file(frame, d.layer, rel, st, wh, None, frame.hidden)
             return
         names: dict[str, _Name] = {}
-        bottom = len(frame.dirs) - 1
-        for pos, (layer, path, _) in enumerate(frame.dirs):
-            for name, child, st in self._list(layer, path):
+        bottom = len(opened) - 1
+        by_layer = {d.layer: d for d in opened}
+        for pos, d in enumerate(opened):
+            for name, st, wh in self._list(d, frame.rel):
                 state = names.get(name)
                 if state is None:
                     state = _Name()
                     if pos < bottom:
                         names[name] = state
-                self._merge(frame, layer, prefix + name, child, st, state)
+                self._merge(frame, d, by_layer, pos == bottom, prefix + name, name, st, wh, state)
         for name, state in names.items():
             if state.dirs:
                 frame.pending.append((prefix + name, state.dirs, None))
         # Names only the bottom layer has were queued by _merge directly.
 
     def _merge(
-        self, frame: _Frame, layer: int, rel: str, path: str, st: os.stat_result, state: _Name
-    ) -> None:
+        self, frame: _Frame, d: _Open, by_layer: dict[int, _Open], bottom: bool, rel: str, name: str,
+        st: os.stat_result, wh: bool, state: _Name,
+    ) -> None:  # fmt: skip
         """Classify one entry of a merged dir against what the layers above hold at its name."""
+        layer = d.layer
         is_dir = stat.S_ISDIR(st.st_mode)
         hide = state.hider
         if hide is None and state.dirs:
-            upper_layer, upper_path, _ = state.dirs[-1]
+            upper_layer, upper_at, _ = state.dirs[-1]
             if not state.opaque_checked:
                 state.opaque_checked = True
-                opaque = _is_opaque(upper_path)
-                if opaque is None:
-                    self.waste_complete = False
-                    self.problems.append(
-                        Problem("path_unreadable", upper_path, "its overlay xattrs cannot be read")
-                    )
-                if opaque:
+                if self._opaque(by_layer[upper_layer], name, upper_at[2], rel):
                     state.hider = (upper_layer, "opaque")
             hide = state.hider
             if hide is None and not is_dir:
                 # A non-directory under a directory of a higher layer: replaced by it.
                 hide = state.hider = (upper_layer, "overwritten")
         if is_dir:
-            blocks = self._dir_blocks(layer, st)
+            blocks = st.st_blocks * BLOCK
+            at = self._child(d, name, st)
             if hide is None:
-                state.dirs.append((layer, path, blocks))
+                state.dirs.append((layer, at, blocks))
                 state.opaque_checked = False
-                if layer == frame.dirs[-1][0] and len(state.dirs) == 1:
+                if bottom and len(state.dirs) == 1:
                     # Only the bottom layer has this name (its state is not kept): enter it alone.
                     frame.pending.append((rel, state.dirs, None))
                 return
             self.waste_disk += blocks
             hidden = _Hidden(rel, "dir", layer, hide[0], hide[1], disk=blocks)
-            frame.pending.append((rel, [(layer, path, blocks)], hidden))
+            frame.pending.append((rel, [(layer, at, blocks)], hidden))
             return
         if hide is None:
-            self._file(frame, layer, rel, st, None, None)
-            state.hider = (layer, "deleted" if _is_whiteout(st) else "overwritten")
+            self._file(frame, layer, rel, st, wh, None, None)
+            state.hider = (layer, "deleted" if wh else "overwritten")
             return
-        self._file(frame, layer, rel, st, hide, None)
+        self._file(frame, layer, rel, st, wh, hide, None)
 
     def _close(self, frame: _Frame, parent: _Frame | None) -> None:
         """A dir is done: its per-layer totals go to the top lists and to its parent."""
@@ -662,22 +840,11 @@ class _Walk:
             t[1] += disk
 
     def run(self) -> None:
-        dirs = [(i, d, 0) for i, d in enumerate(self.diffs) if d is not None and self.layers[i] is not None]
-        dirs.reverse()  # top first
-        if not dirs:
-            return
-        root = _Frame("", dirs, None)
-        self._open(root)
-        stack: list[_Frame] = [root]
-        while stack:
-            frame = stack[-1]
-            if frame.pending:
-                child = _Frame(*frame.pending.pop())
-                self._open(child)
-                stack.append(child)
-                continue
-            stack.pop()
-            self._close(frame, stack[-1] if stack else None)
+        try:
+            if self.roots:
+                self._run()
+        finally:
+            self.anchors.close()
         for layer, acc in enumerate(self.layers):
             if acc is None:
                 continue
@@ -690,6 +857,22 @@ class _Walk:
                 self.waste_files += 1
                 self._offender(Offender(path, kind, 1, size, disk, layer, by, how))
 
+    def _run(self) -> None:
+        root = _Frame("", self.roots, None)
+        self._open(root)
+        stack: list[_Frame] = [root]
+        while stack:
+            frame = stack[-1]
+            if frame.pending:
+                child = _Frame(*frame.pending.pop())
+                if self.before_open is not None:
+                    self.before_open(child.rel)
+                self._open(child)
+                stack.append(child)
+                continue
+            stack.pop()
+            self._close(frame, stack[-1] if stack else None)
+
 
 def _lstat_dir(path: str) -> os.stat_result | None:
     try:
@@ -699,74 +882,27 @@ def _lstat_dir(path: str) -> os.stat_result | None:
     return st if stat.S_ISDIR(st.st_mode) else None
 
 
-def _walk_rest(layer_dir: str, acc: _Layer, skip: frozenset[str], problems: list[Problem]) -> None:
-    """Allocated bytes of overlay2/<cache-id> outside diff/ (the dir itself, link, lower, work/ ...)."""
-    try:
-        st = os.lstat(layer_dir)
-    except OSError as e:
-        acc.complete = False
-        problems.append(Problem("path_unreadable", layer_dir, e.strerror or str(e)))
-        return
-    acc.disk += st.st_blocks * BLOCK
-    stack = [layer_dir]
-    first = True
-    while stack:
-        path = stack.pop()
-        try:
-            it = os.scandir(path)
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            acc.complete = False
-            problems.append(Problem("path_unreadable", path, e.strerror or str(e)))
-            continue
-        with it:
-            for entry in it:
-                if first and entry.name == "diff":
-                    continue
-                try:
-                    est = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                except OSError as e:
-                    acc.complete = False
-                    problems.append(Problem("path_unreadable", entry.path, e.strerror or str(e)))
-                    continue
-                if est.st_dev != acc.dev:
-                    continue
-                if stat.S_ISDIR(est.st_mode):
-                    if entry.path in skip:
-                        continue
-                    acc.disk += est.st_blocks * BLOCK
-                    stack.append(entry.path)
-                    continue
-                if est.st_nlink > 1:
-                    if est.st_ino in acc.links:
-                        continue
-                    acc.links[est.st_ino] = [0, 0, "other", True, None]
-                acc.disk += est.st_blocks * BLOCK
-        first = False
-
-
 @dataclass(frozen=True)
 class LayerPlace:
-    """Where a layer's bytes are: overlay2/<cache-id> and the l/ short links to its diff/."""
+    """Where a layer's bytes are: its dir (`overlay2/<cache-id>`) and the l/ short links to it."""
 
     dir: str
     links: tuple[str, ...] = ()
+    content: str | None = "diff"
+    """The subdir holding the layer's own files as overlayfs stacks them (`diff`); None when
+    `dir` is a full copy of the image's tree (vfs): then it is measured, not merged."""
 
 
-def _link_blocks(link: str, acc: _Layer, problems: list[Problem]) -> int:
-    """Allocated bytes of an l/ short link (0 once it is gone)."""
+def _link_blocks(link: str, dev: int, problems: list[Problem]) -> tuple[int, bool]:
+    """Allocated bytes of an l/ short link (0 once it is gone), and whether it could be read."""
     try:
         st = os.lstat(link)
     except FileNotFoundError:
-        return 0
+        return 0, True
     except OSError as e:
-        acc.complete = False
         problems.append(Problem("path_unreadable", link, e.strerror or str(e)))
-        return 0
-    return st.st_blocks * BLOCK if st.st_dev == acc.dev else 0
+        return 0, False
+    return (st.st_blocks * BLOCK if st.st_dev == dev else 0), True
 
 
 def walk_layers(
@@ -776,33 +912,63 @@ def walk_layers(
     offenders: int = DEFAULT_OFFENDERS,
     skip: frozenset[str] = frozenset(),
     dev: int | None = None,
+    before_open: Callable[[str], None] | None = None,
+    wh_files: bool = False,
 ) -> tuple[list[LayerWalk | None], WasteWalk, list[Problem]]:
-    """Walk an image's layers (base first) once: per-layer figures and the image's hidden bytes.
+    """Walk an image's layers (base first): per-layer figures and the image's hidden bytes.
 
-    A layer whose dir is missing (None, or not a dir) gets None. `skip` holds
-    mount points not to enter; `dev`, when given, is the only file system
-    counted. Memory grows with `top` and `offenders`, with the largest single
-    directory and with the number of hard-linked inodes, never with the number
+    Each layer dir is measured by the report's own walk (measure.dir_usage), so its
+    disk, files and Docker size are the report's; the layers are then walked once more,
+    merged as overlayfs merges them, for the hidden bytes and the largest paths. A
+    layer whose dir is missing (None, not a dir, or no diff/) gets None. `skip` holds
+    mount points not to enter; `dev`, when given, is the only file system counted;
+    `before_open` is called with the image path of each dir the merged walk is about
+    to open (a test's hook); `wh_files` reads fuse-overlayfs's whiteout and opaque
+    files beside overlayfs's devices and xattrs. Memory grows with `top` and `offenders`, with the largest
+    single directory and with the number of hard-linked inodes, never with the number
     of files.
     """
+    problems: list[Problem] = []
+    usages: list[tuple[DirUsage, int, bool] | None] = []
     diffs: list[str | None] = []
     for p in places:
-        ok = p is not None and _lstat_dir(p.dir) is not None
-        diffs.append(os.path.join(p.dir, "diff") if p is not None and ok else None)
-    walk = _Walk(diffs, top, offenders, skip, dev)
+        st = _lstat_dir(p.dir) if p is not None else None
+        if p is None or st is None or (dev is not None and st.st_dev != dev):
+            usages.append(None)
+            diffs.append(None)
+            continue
+        diff = os.path.join(p.dir, p.content) if p.content is not None else None
+        if diff is not None and _lstat_dir(diff) is None:
+            usages.append(None)
+            diffs.append(None)
+            continue
+        use = dir_usage(p.dir, (st.st_dev, st.st_ino), p.content if p.content is not None else "", skip)
+        problems += use.problems
+        links, links_read = 0, True
+        for link in p.links:
+            blocks, ok = _link_blocks(link, st.st_dev, problems)
+            links += blocks
+            links_read = links_read and ok
+        usages.append((use, links, links_read))
+        diffs.append(diff)
+    walk = _Walk(diffs, top, offenders, skip, dev, before_open, wh_files)
     walk.run()
     out: list[LayerWalk | None] = []
-    for place, diff, acc in zip(places, diffs, walk.layers, strict=True):
-        if acc is None or place is None or diff is None:
+    for found, acc in zip(usages, walk.layers, strict=True):
+        if found is None:
             out.append(None)
             continue
-        diff_st = _lstat_dir(diff)
-        acc.disk += diff_st.st_blocks * BLOCK if diff_st is not None else 0
-        _walk_rest(place.dir, acc, skip, walk.problems)
-        for link in place.links:
-            acc.disk += _link_blocks(link, acc, walk.problems)
-        tops = tuple(TopPath(path or "/", kind, size, disk) for size, disk, path, kind in acc.top.largest())
-        out.append(LayerWalk(acc.size, acc.files, acc.disk, tops, acc.complete))
+        use, links, links_read = found
+        tops = _past_chains(acc.top.largest(), top) if acc is not None else []
+        out.append(
+            LayerWalk(
+                size=use.size,
+                files=use.files,
+                disk=use.disk + links,
+                top=tuple(TopPath(path or "/", kind, size, disk) for size, disk, path, kind in tops),
+                complete=use.complete and links_read and (acc is None or acc.complete),
+            )
+        )
     stored = sum(w.size for w in out if w is not None)
     waste = WasteWalk(
         size=walk.waste_size,
@@ -812,105 +978,128 @@ def walk_layers(
         offenders=tuple(item[-1] for item in walk.offenders.largest()),
         complete=walk.waste_complete and all(w is not None and w.complete for w in out),
     )
-    return out, waste, walk.problems
+    return out, waste, problems + walk.problems
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-def _short_links(base: Path) -> dict[str, list[str]]:
-    """overlay2 dir name -> the l/ symlinks to its diff/ (`../<id>/diff`, as overlay2 writes them)."""
-    out: dict[str, list[str]] = {}
-    try:
-        entries = list_dir(base / "l")
-    except ReadError:
-        return out
-    for entry in entries:
-        try:
-            parts = os.readlink(entry.path).split("/")
-        except OSError:
-            continue  # not a symlink, or gone
-        if len(parts) == 3 and parts[0] == ".." and parts[2] == "diff" and parts[1] not in ("", ".", ".."):
-            out.setdefault(parts[1], []).append(entry.path)
+def _layer_links(index: Index, root: Path) -> dict[Owner, list[str]]:
+    """The l/ short links the report charges to each owner (the index's marks), as paths."""
+    prefix = f"{index.layer_root}/l/"
+    out: dict[Owner, list[str]] = {}
+    for rel, mark in index.marks.items():
+        if rel.startswith(prefix) and mark.owner is not None:
+            out.setdefault(mark.owner, []).append(str(root / rel))
     return out
 
 
-def _ancestors(index: Index, tops: Iterable[ChainID | None]) -> set[ChainID]:
-    held: set[ChainID] = set()
-    for top in tops:
-        c = top
-        while c is not None and c in index.layers and c not in held:
-            held.add(c)
-            c = index.layers[c].parent
-    return held
+def _content(index: Index) -> str | None:
+    """The subdir of a layer dir that holds the layer's own files; None where a layer dir is a
+    full copy of the image's tree (vfs), which is measured whole and not merged."""
+    return None if index.driver == "vfs" else "diff"
 
 
-def _pruned_with(index: Index, image_id: ImageID) -> list[ImageID]:
-    """Untagged parents `docker rmi` removes along with the image (no tag, no container, no other child)."""
-    loaded = {i: v for i, v in index.images.items() if v.loaded}
-    children: dict[ImageID, set[ImageID]] = {}
-    for i, v in loaded.items():
-        if v.record.parent is not None:
-            children.setdefault(v.record.parent, set()).add(i)
-    gone = {image_id}
-    out: list[ImageID] = []
-    current = image_id
-    while True:
-        parent = loaded[current].record.parent
-        if parent is None or parent not in loaded or parent in gone:
-            return out
-        pv = loaded[parent]
-        if pv.tags or pv.digests or pv.containers or children.get(parent, set()) - gone:
-            return out
-        gone.add(parent)
-        out.append(parent)
-        current = parent
+def _wh_files(index: Index) -> bool:
+    """Whether the driver's layers may hold whiteouts as `.wh.` files (fuse-overlayfs's fallback);
+    kernel overlayfs (overlay2) reads only its devices and xattrs, so there a `.wh.` file is a file."""
+    return index.driver == "fuse-overlayfs"
+
+
+def _container_tops(index: Index) -> dict[ContainerID, ChainID | None]:
+    """Container ID -> the image layer its writable layer sits on (the graphdriver's layerdb
+    mount parent; on the containerd store, the parent of its `<id>-init` snapshot)."""
+    tops: dict[ContainerID, ChainID | None] = {}
+    for cid, view in index.containers.items():
+        if view.mount is not None:
+            tops[cid] = view.mount.parent
+        elif index.store == "containerd":
+            init = index.layers.get(ChainID(f"{cid}-init")) or index.layers.get(ChainID(cid))
+            tops[cid] = init.parent if init is not None else None
+    return tops
 
 
 def _container_names(index: Index) -> dict[ChainID, list[str]]:
     names: dict[ChainID, list[str]] = {}
-    for cid, view in index.containers.items():
-        if view.mount is None:
-            continue
-        for c in _ancestors(index, [view.mount.parent]):
+    for cid, top in _container_tops(index).items():
+        view = index.containers[cid]
+        for c in ancestry(index.layers, top):
             names.setdefault(c, []).append(view.record.name or cid[:12])
     return names
-
-
-def _build_cache_layers(index: Index) -> set[ChainID]:
-    """Layers BuildKit's records hold (exported results and FROM bases), with their ancestors."""
-    dirs = {r.snapshot_id for r in index.buildkit.records if r.snapshot_id}
-    tops: list[ChainID | None] = [
-        ChainID(r.chain_id) for r in index.buildkit.records if r.chain_id is not None
-    ]
-    tops += [c for c, layer in index.layers.items() if layer.cache_id in dirs]
-    return _ancestors(index, tops)
 
 
 @dataclass(frozen=True)
 class _Shared:
     """What is computed once for every image analysed."""
 
-    all_images: bool
+    held: Sharing
     containers: dict[ChainID, list[str]]
-    build_cache: set[ChainID]
     skip: frozenset[str]
     dev: int | None
-    links: dict[str, list[str]]
+    links: dict[Owner, list[str]]
+
+
+INIT_COMMENT = "init layer of a classic build's container"
+"""containerd store: a `<id>-init` snapshot the classic builder committed a step over."""
+
+
+def _place(index: Index, root: Path, cache_id: str, shared: _Shared) -> LayerPlace:
+    if index.store == "containerd":
+        # Imported here: most roots are graphdriver roots.
+        from .readers.containerd import snapshotter_dir
+
+        base = index.containerd_root
+        ctrd = "containerd/daemon" if base is None or base.managed or base.path is None else str(base.path)
+        return LayerPlace(str(root / snapshotter_dir(index.driver, ctrd) / "snapshots" / cache_id), (), "fs")
+    return LayerPlace(
+        str(root / index.layer_root / cache_id),
+        tuple(shared.links.get(Owner("images", cache_id), ())),
+        _content(index),
+    )
 
 
 def _history(
-    index: Index, root: Path, image_id: ImageID, layers: int
+    index: Index, root: Path, image_id: ImageID, chain: Sequence[ChainID]
 ) -> tuple[tuple[HistoryEntry, ...], list[int | None], list[Problem]]:
+    config = index.image_configs.get(image_id)
+    if config is not None:  # containerd store: the config blob; the chain may hold -init snapshots
+        rel, digest = config
+        real = [n for n, c in enumerate(chain) if c in index.image_layers.get(image_id, frozenset())]
+        try:
+            raw = read_config_history(root / rel, digest)
+        except ReadError as e:
+            return (), [None] * len(chain), [Problem("metadata_unreadable", rel, f"image config {e}")]
+        entries, matched, note = match_history(raw, len(real))
+        per_layer: list[int | None] = [None] * len(chain)
+        for n, h in zip(real, matched, strict=True):
+            per_layer[n] = h
+        return entries, per_layer, [Problem("history_mismatch", rel, note)] if note else []
     store = root / "image" / index.driver
     rel = f"image/{index.driver}/imagedb/content/sha256/{image_id[7:]}"
     try:
         raw = read_history(store, image_id)
     except ReadError as e:
-        return (), [None] * layers, [Problem("metadata_unreadable", rel, f"image config {e}")]
-    entries, per_layer, note = match_history(raw, layers)
+        return (), [None] * len(chain), [Problem("metadata_unreadable", rel, f"image config {e}")]
+    entries, per_layer, note = match_history(raw, len(chain))
     problems = [Problem("history_mismatch", rel, note)] if note else []
     return entries, per_layer, problems
+
+
+def _measurement(index: Index, chain: Sequence[ChainID], walks: Sequence[LayerWalk | None]) -> Measurement:
+    """The walk's figures of an image's layers as the report's accounting reads them."""
+    tallies: dict[Owner, Tally] = {}
+    files: dict[str, int] = {}
+    unknown: set[Owner] = set()
+    for c, w in zip(chain, walks, strict=True):
+        owner = index.layer_owner.get(c)
+        if owner is None:
+            continue
+        if w is None:
+            unknown.add(owner)
+            continue
+        tallies[owner] = Tally(disk=w.disk, incomplete=not w.complete)
+        files[f"layer:{index.layers[c].cache_id}"] = w.files
+    return Measurement(tallies, {}, files, sum(t.disk for t in tallies.values()), [], frozenset(unknown))
 
 
 def analyze_image(
@@ -920,42 +1109,20 @@ def analyze_image(
     view = index.images[image_id]
     chain = view.chain
     loaded = {i: v for i, v in index.images.items() if v.loaded}
-    counted = [v for i, v in loaded.items() if v.listed or shared.all_images or i == image_id]
-    refs: dict[ChainID, int] = {}
-    for v in counted:
-        for c in v.chain:
-            refs[c] = refs.get(c, 0) + 1
     users: dict[ChainID, list[ImageView]] = {}
     for i, v in loaded.items():
         if i != image_id:
             for c in v.chain:
                 users.setdefault(c, []).append(v)
-
-    removed_with = _pruned_with(index, image_id)
-    gone = {image_id, *removed_with}
-    in_chain = set(chain)
-    held = _ancestors(
-        index,
-        [
-            *(v.chain[-1] for i, v in loaded.items() if i not in gone and v.chain),
-            *(view_.mount.parent for view_ in index.containers.values() if view_.mount is not None),
-            *(c for c in index.layers if c not in in_chain),
-            *shared.build_cache,
-        ],
-    )
-    container_layers = _ancestors(
-        index, [v.mount.parent for v in index.containers.values() if v.mount is not None]
-    )
+    gone = removal(index, image_id, shared.held)
 
     records = [index.layers[c] for c in chain]
-    places = [
-        LayerPlace(str(root / index.driver / r.cache_id), tuple(shared.links.get(r.cache_id, ())))
-        for r in records
-    ]
+    places = [_place(index, root, r.cache_id, shared) for r in records]
     walks, waste_walk, walk_problems = walk_layers(
-        places, top=top, offenders=offenders, skip=shared.skip, dev=shared.dev
+        places, top=top, offenders=offenders, skip=shared.skip, dev=shared.dev, wh_files=_wh_files(index)
     )
-    history, per_layer, problems = _history(index, root, image_id, len(chain))
+    figures = image_report(index, _measurement(index, chain, walks), view, shared.held)
+    history, per_layer, problems = _history(index, root, image_id, chain)
     prefix = str(root).rstrip("/") + "/"
     problems += [
         Problem(p.kind, p.path.removeprefix(prefix) if p.path.startswith(prefix) else p.path, p.reason)
@@ -965,7 +1132,7 @@ def analyze_image(
     problems += [p for p in index.problems if any(x in p.path for x in own)]
 
     layers: list[LayerInfo] = []
-    for n, (c, r, w) in enumerate(zip(chain, records, walks, strict=True)):
+    for n, (c, r, w, lr) in enumerate(zip(chain, records, walks, figures.layers, strict=True)):
         h = per_layer[n]
         entry = history[h] if h is not None else None
         sharers = sorted(
@@ -977,31 +1144,20 @@ def analyze_image(
                 chain_id=c,
                 diff_id=r.diff_id,
                 cache_id=r.cache_id,
-                created_by=entry.created_by if entry else None,
+                created_by=entry.created_by if entry else "" if c.endswith("-init") else None,
                 created=entry.created if entry else None,
-                comment=entry.comment if entry else None,
+                comment=entry.comment if entry else INIT_COMMENT if c.endswith("-init") else None,
                 size=r.size,
-                disk=w.disk if w is not None else None,
-                files=w.files if w is not None else None,
+                disk=lr.disk,
+                files=lr.files,
                 shared_with=tuple(sharers),
                 containers=tuple(sorted(shared.containers.get(c, []))),
-                build_cache=c in shared.build_cache,
-                freed=c not in held,
+                build_cache=c in shared.held.build_cache,
+                freed=c in gone.freed,
                 top=w.top if w is not None else (),
             )
         )
 
-    size = sum(r.size or 0 for r in records)
-    shared_size = sum(r.size or 0 for c, r in zip(chain, records, strict=True) if refs.get(c, 0) > 1)
-    disks = [layer.disk for layer in layers]
-    disk = None if any(d is None for d in disks) else sum(d for d in disks if d is not None)
-    unique_disk: int | None = None
-    if disk is not None:
-        unique_disk = sum(
-            layer.disk or 0
-            for c, layer in zip(chain, layers, strict=True)
-            if c not in users and c not in container_layers
-        )
     freed = [layer for layer in layers if layer.freed]
     free_disk: int | None = sum(layer.disk or 0 for layer in freed)
     if any(layer.disk is None for layer in freed):
@@ -1023,15 +1179,15 @@ def analyze_image(
         digests=view.digests,
         created=view.record.created,
         listed=view.listed,
-        size=size,
-        shared_size=shared_size,
-        unique_size=size - shared_size,
-        disk=disk,
-        unique_disk=unique_disk,
+        size=figures.size,
+        shared_size=figures.shared_size,
+        unique_size=figures.unique_size,
+        disk=figures.disk,
+        unique_disk=figures.unique_disk,
         containers=view.containers,
         free_size=sum(layer.size or 0 for layer in freed),
         free_disk=free_disk,
-        removed_with=tuple(removed_with),
+        removed_with=gone.removed_with,
         layers=tuple(layers),
         history=history,
         wasted=waste,
@@ -1049,17 +1205,19 @@ def analyze_images(
 ) -> list[ImageInfo]:
     """Analyse each (REF, image ID) from `resolve_refs`."""
     root = Path(os.path.abspath(root))
+    where = index.containerd_root
+    # A system containerd's root holds the layers: its own file system is the one counted.
+    layers_root = where.path if where is not None and where.path is not None and not where.managed else root
     try:
-        dev: int | None = os.lstat(root).st_dev
+        dev: int | None = os.lstat(layers_root).st_dev
     except OSError:
         dev = None
     shared = _Shared(
-        all_images=os.path.lexists(root / "engine-id"),
+        held=sharing(index, os.path.lexists(root / "engine-id")),
         containers=_container_names(index),
-        build_cache=_build_cache_layers(index),
-        skip=mount_points(str(root)),
+        skip=mount_points(str(root)) | mount_points(str(layers_root)),
         dev=dev,
-        links=_short_links(root / index.driver),
+        links=_layer_links(index, root),
     )
     return [analyze_image(index, root, ref, i, shared, top, offenders) for ref, i in resolved]
 
@@ -1083,18 +1241,29 @@ __all__ = [
 
 
 def image_doc(
-    location: Location, refs: Sequence[str], *, top: int = 0, offenders: int = DEFAULT_OFFENDERS
+    location: Location,
+    refs: Sequence[str],
+    *,
+    top: int = 0,
+    offenders: int = DEFAULT_OFFENDERS,
+    containerd_root: Path | None = None,
 ) -> ImageDoc:
     """Read the root, resolve every REF (RefError names the bad ones), analyse each image."""
     now = time.time()
-    index = index_root(location, Options(), now)
+    index = index_root(location, Options(containerd_root=containerd_root), now)
     resolved = resolve_refs(index, refs)
     images = analyze_images(index, location.root, resolved, top=top, offenders=offenders)
+    notes = list(index.notes)
+    if _content(index) is None:
+        notes.append(
+            f"{index.driver} stores every layer as a full copy of the image's tree: layers are not "
+            "stacked, so wasted bytes and the largest paths a layer adds are not read"
+        )
     return ImageDoc(
         root=str(location.root),
         root_source=location.source,
         generated_at=dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds"),
         version=__version__,
         images=tuple(images),
-        notes=tuple(index.notes),
+        notes=tuple(notes),
     )

@@ -8,12 +8,12 @@ orphan only when every source that could reference it was read in full.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from .chain import chain_ids
+from . import chain
+from .chain import ancestry, chain_ids
 from .ids import ChainID, ContainerID, ImageID, is_buildkit_id
 from .model import Orphan, Problem
 from .readers.buildkit import BuildCacheScan
@@ -23,6 +23,10 @@ from .readers.layerdb import LayerDBScan, LayerRecord, MountRecord
 from .readers.overlay2 import Overlay2Scan
 from .readers.volumes import VolumesScan
 
+if TYPE_CHECKING:
+    from .ctrdroot import ContainerdRoot
+    from .readers.containerd import Namespace
+
 # When a daemon is running, anything unreferenced that changed this recently may be
 # half-way through a pull, build, create or remove: in flight, never an orphan.
 IN_FLIGHT_SECONDS = 3600.0
@@ -31,11 +35,19 @@ KNOWN_TOP = frozenset(
     {
         "image", "overlay2", "containers", "volumes", "network", "plugins", "swarm",
         "trust", "runtimes", "tmp", "tmp-old", "engine-id", "buildkit", "containerd", "rootfs",
-        "vfs", "fuse-overlayfs", "btrfs", "zfs",
+        "vfs", "fuse-overlayfs", "btrfs", "zfs", "overlay", "aufs",
     }
 )  # fmt: skip
-NAIVE_DIFF_DRIVERS = frozenset({"vfs", "fuse-overlayfs"})
+NAIVE_DIFF_DRIVERS = frozenset({"vfs", "fuse-overlayfs", "overlay"})
 """Graphdrivers whose container SizeRw is Docker's naive diff against the image, not a walk."""
+LINKLESS_DRIVERS = frozenset({"vfs", "overlay", "aufs"})
+"""Graphdrivers with no `l/` short links and no `link`/`lower` files (overlay: `lower-id`;
+aufs: `layers/`)."""
+LAYER_ROOTS = {"vfs": "vfs/dir", "aufs": "aufs/diff"}
+"""Root-relative dir of the layer dirs, where it is not the driver's own dir."""
+AUFS_SIDE_DIRS = ("aufs/layers", "aufs/mnt")
+"""Beside each `aufs/diff/<id>`, aufs keeps its parents list `aufs/layers/<id>` and its
+mount point `aufs/mnt/<id>`."""
 
 
 class Owner(NamedTuple):
@@ -150,11 +162,22 @@ class Index:
     figures: StoreFigures | None = None
     naive_rw_sizes: dict[ContainerID, int] = field(default_factory=dict)
     """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
+    image_configs: dict[ImageID, tuple[str, str]] = field(default_factory=dict)
+    """containerd store: image ID -> (path of its config blob, the config's digest)."""
+    image_layers: dict[ImageID, frozenset[ChainID]] = field(default_factory=dict)
+    """containerd store: image ID -> the chain IDs of its diff IDs (its chain also holds the
+    `-init` snapshots classic builds commit over)."""
+    size_rule: str = ""
+    """containerd store: which Docker version's formulas for image Size and LayersSize were followed."""
+    containerd_root: ContainerdRoot | None = None
+    """containerd store: where its data is and how that was decided."""
+    namespaces: Mapping[str, Namespace] = field(default_factory=dict)
+    """containerd store: the other namespaces of the same containerd (not Docker's)."""
 
     @property
     def layer_root(self) -> str:
         """Root-relative dir holding the graphdriver's layer dirs (`overlay2`, `vfs/dir`)."""
-        return "vfs/dir" if self.driver == "vfs" else self.driver
+        return LAYER_ROOTS.get(self.driver, self.driver)
 
     @property
     def rw_size_walkable(self) -> bool:
@@ -174,8 +197,13 @@ class Index:
 
     def parents(self) -> frozenset[str]:
         """Every proper ancestor of a marked path ("" is the root): where the walk must look."""
+        return Index.parents_of(self.marks)
+
+    @staticmethod
+    def parents_of(marks: Iterable[str]) -> frozenset[str]:
+        """Every proper ancestor of a path of `marks` ("" is the root)."""
         out: set[str] = {""}
-        for rel in self.marks:
+        for rel in marks:
             parts = rel.split("/")
             for i in range(1, len(parts)):
                 out.add("/".join(parts[:i]))
@@ -183,9 +211,10 @@ class Index:
 
     def owner_of(self, relpath: str) -> Owner:
         """The owner of any root-relative path: its deepest marked ancestor's."""
+        lead = "/" if relpath.startswith("/") else ""  # under a system containerd's root
         parts = relpath.strip("/").split("/")
         for i in range(len(parts), 0, -1):
-            mark = self.marks.get("/".join(parts[:i]))
+            mark = self.marks.get(lead + "/".join(parts[:i]))
             if mark is not None and mark.owner is not None:
                 return mark.owner
         return METADATA
@@ -287,11 +316,7 @@ def _check_parents(index: Index, scans: Scans, store: str) -> None:
     """A chain ID is the hash of its parent's and its own diff: a `parent` that breaks it is damage."""
     layers = scans.layerdb.layers
     for chain_id, layer in layers.items():
-        expected = chain_ids((layer.diff_id,))[0] if layer.parent is None else None
-        if layer.parent is not None:
-            digest = hashlib.sha256(f"{layer.parent} {layer.diff_id}".encode()).hexdigest()
-            expected = ChainID("sha256:" + digest)
-        if expected != chain_id:
+        if chain.chain_id(layer.parent, layer.diff_id) != chain_id:
             index.problems.append(
                 Problem(
                     "layer_chain_mismatch",
@@ -330,14 +355,6 @@ def _join_containers(index: Index, scans: Scans, store: str) -> None:
     index.volume_users = {k: tuple(v) for k, v in users.items()}
 
 
-def _chain_of(layers: dict[ChainID, LayerRecord], top: ChainID | None) -> Iterable[ChainID]:
-    seen: set[ChainID] = set()
-    while top is not None and top in layers and top not in seen:
-        seen.add(top)
-        yield top
-        top = layers[top].parent
-
-
 def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_running: bool) -> None:
     layers = scans.layerdb.layers
     # While a daemon runs: a layer being registered (commit, build, pull) has no image yet,
@@ -347,23 +364,23 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
     if daemon_running:
         for leftover in (*scans.layerdb.removing, *scans.layerdb.tmp):
             if now - leftover.changed < IN_FLIGHT_SECONDS:
-                flying.update(_chain_of(layers, leftover.parent))
+                flying.update(ancestry(layers, leftover.parent))
     reached: set[ChainID] = set()
     for view in index.images.values():
         reached.update(c for c in view.chain if c in layers)
         for c in view.chain:
-            reached.update(_chain_of(layers, c))
+            reached.update(ancestry(layers, c))
     for container in index.containers.values():
         if container.mount is not None:
-            reached.update(_chain_of(layers, container.mount.parent))
+            reached.update(ancestry(layers, container.mount.parent))
     for container_id in scans.containers.unusable:
         # An unreadable config may still be a container Docker would load: its image layers stay.
         mount = scans.layerdb.mounts.get(container_id)
         if mount is not None:
-            reached.update(_chain_of(layers, mount.parent))
+            reached.update(ancestry(layers, mount.parent))
     for view in index.images.values():
         for c in view.chain:
-            reached.update(_chain_of(layers, c))
+            reached.update(ancestry(layers, c))
     images_complete = not scans.imagedb.unreadable and scans.imagedb.readable
     mounts_complete = not scans.layerdb.unreadable_mounts
     bk = scans.buildkit
@@ -371,7 +388,7 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
     cached: set[ChainID] = set()
     for chain_id, layer in layers.items():
         if layer.cache_id in bk.record_dirs:
-            cached.update(_chain_of(layers, chain_id))
+            cached.update(ancestry(layers, chain_id))
     for chain_id, layer in layers.items():
         if chain_id in reached:
             owner = Owner("images", layer.cache_id)
@@ -439,7 +456,7 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
         if container_id in index.containers:
             owner = Owner("containers", container_id)
             if index.rw_size_walkable:
-                index.mark(f"{index.layer_root}/{mount.mount_id}/diff", size_key=f"rw:{container_id}")
+                index.mark(_diff_of(index, mount.mount_id), size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
             owner = UNATTRIBUTED
         elif daemon_running and (
@@ -483,7 +500,7 @@ def _claim_layers_of_orphaned_mounts(index: Index, scans: Scans) -> None:
         if orphan.kind != "container_layer_orphaned":
             continue
         mount = scans.layerdb.mounts[ContainerID(orphan.path.rsplit("/", 1)[1])]
-        for c in _chain_of(index.layers, mount.parent):
+        for c in ancestry(index.layers, mount.parent):
             if index.layer_owner.get(c) == Owner("orphans", layer_rel[c]):
                 claims.setdefault(c, []).append(orphan.path)
     if not claims:
@@ -568,6 +585,8 @@ def _mark_leftovers(index: Index, scans: Scans, now: float, daemon_running: bool
 def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:
     """Every dir under overlay2/: its owner, or an orphan once every reference was read."""
     complete = scans.layerdb.complete and scans.buildkit.complete and scans.overlay2.readable
+    if not scans.overlay2.readable:
+        index.incomplete.add("orphans")  # its leftover dirs cannot be listed, so neither counted
     for name, layer_dir in scans.overlay2.dirs.items():
         owner = index.dir_owner.get(name)
         if owner is None:
@@ -592,12 +611,35 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
                 owner = UNATTRIBUTED
             index.dir_owner[name] = owner
         sized = owner.category in ("images", "build_cache")
-        if index.driver == "vfs":  # a vfs layer dir is the whole tree, no diff/ inside
-            index.mark(f"{index.layer_root}/{name}", owner, f"layer:{name}" if sized else None)
-        else:
-            index.mark(f"{index.layer_root}/{name}", owner)
-            if sized:
-                index.mark(f"{index.layer_root}/{name}/diff", size_key=f"layer:{name}")
+        diff = _diff_of(index, name)
+        whole = diff == f"{index.layer_root}/{name}"
+        rel = f"{index.layer_root}/{name}"
+        kept = index.marks.get(rel)  # aufs: a container's whole dir is its SizeRw area
+        index.mark(rel, owner, f"layer:{name}" if sized and whole else kept.size_key if kept else None)
+        if sized and not whole:
+            index.mark(diff, size_key=f"layer:{name}")
+        if index.driver == "aufs":
+            _mark_aufs_side(index, name, owner)
+
+
+def _diff_of(index: Index, name: str) -> str:
+    """The part of a layer dir that Docker sizes: `diff/` on overlay2 and fuse-overlayfs; the
+    whole dir on vfs (a full tree), aufs (`aufs/diff/<id>` is the diff) and overlay (`root/`
+    or `upper/` with `work/`; its sizes come from layerdb and the naive diff)."""
+    if index.driver in ("vfs", "aufs", "overlay"):
+        return f"{index.layer_root}/{name}"
+    return f"{index.layer_root}/{name}/diff"
+
+
+def _mark_aufs_side(index: Index, name: str, owner: Owner) -> None:
+    """aufs/layers/<id> and aufs/mnt/<id> belong to whoever owns aufs/diff/<id>; an orphan takes them."""
+    side = [f"{d}/{name}" for d in AUFS_SIDE_DIRS]
+    for rel in side:
+        index.mark(rel, owner)
+    if owner.category == "orphans":
+        for i, orphan in enumerate(index.orphans):
+            if orphan.path == owner.key:
+                index.orphans[i] = Orphan(orphan.kind, orphan.path, orphan.reason, (*orphan.paths, *side))
 
 
 def _being_removed(index: Index, scans: Scans, now: float, daemon_running: bool) -> frozenset[str]:
@@ -709,7 +751,7 @@ def _check_link_files(index: Index, scans: Scans, removing: frozenset[str]) -> N
 
     Not of the dirs of containers being removed: they lose their files one by one.
     """
-    if index.driver == "vfs":  # full copies: no links, no lower layers
+    if index.driver in LINKLESS_DRIVERS:  # vfs, overlay, aufs: no links, no lower files
         return
     ov = scans.overlay2
     needs_lower: set[str] = {
@@ -747,7 +789,7 @@ def _users_of_layer(index: Index, chain_id: ChainID) -> str:
     containers = [
         v.record.name or cid[:12]
         for cid, v in index.containers.items()
-        if v.mount is not None and chain_id in _chain_of(index.layers, v.mount.parent)
+        if v.mount is not None and chain_id in ancestry(index.layers, v.mount.parent)
     ]
     parts = []
     if images:

@@ -21,11 +21,11 @@ allocated bytes of every inode, directories included, each inode once.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
 
+from .chain import ancestry, chain_ids
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
 from .index import (
     IN_FLIGHT,
@@ -41,13 +41,21 @@ from .index import (
 from .measure import usage
 from .model import CLEANED_BY, Orphan, Problem, settle_cleaned_by
 from .readers.buildkit import BuildCacheScan
-from .readers.containerd import CONTENT, CTRD, KIND_ACTIVE, ContainerdScan, snapshotter_dir
+from .readers.containerd import CONTENT, KIND_ACTIVE, ContainerdScan, snapshotter_dir
 from .readers.containers import ContainersScan
 from .readers.imagedb import ImageRecord
 from .readers.layerdb import LayerRecord
 from .readers.volumes import VolumesScan
 
 DANGLING = "moby-dangling@"
+RULE_26 = (
+    "Docker 26.1's (no container config has ImagePlatform, written from 28.0 on): image Size = each "
+    "platform image's present blobs and snapshots; LayersSize = every snapshot's usage"
+)
+RULE_28 = (
+    "Docker 28.2+'s (container configs have ImagePlatform): image Size adds the blobs of attestation "
+    "manifests; LayersSize adds every present blob an image reaches, once"
+)
 EXPIRE_LABEL = "containerd.io/gc.expire"
 TEMPORARY_LABEL = "buildkit/lease.temporary"
 PARENT_LABEL = "org.mobyproject.image.parent"
@@ -55,11 +63,8 @@ HISTORY_NAMESPACE = "moby_history"
 
 
 def chain_of(diff_ids: Iterable[str]) -> list[str]:
-    """identity.ChainIDs: chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i])."""
-    out: list[str] = []
-    for d in diff_ids:
-        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
+    """identity.ChainIDs of an image's diff IDs, base first."""
+    return list(chain_ids([DiffID(d) for d in diff_ids]))
 
 
 def live_usage(path: str) -> int:
@@ -85,7 +90,8 @@ class SnapshotUsage:
         if s.kind != KIND_ACTIVE:
             return s.size or 0
         if key not in self._live:
-            fs = os.path.join(self.root, snapshotter_dir(self.scan.snapshotter), "snapshots", s.id, "fs")
+            sdir = snapshotter_dir(self.scan.snapshotter, self.scan.base)
+            fs = os.path.join(self.root, sdir, "snapshots", s.id, "fs")
             self._live[key] = live_usage(fs)
         return self._live[key]
 
@@ -129,7 +135,7 @@ def build_containerd_index(
     sizes: SnapshotUsage | None = None,
 ) -> Index:
     """Join a containerd store's records and decide the owner of every path the walk will meet."""
-    sdir = snapshotter_dir(scan.snapshotter)
+    sdir = snapshotter_dir(scan.snapshotter, scan.base)
     index = Index(
         driver=scan.snapshotter,
         images={},
@@ -151,11 +157,7 @@ def build_containerd_index(
     usages = {key: sizes.usage(key) or 0 for key in snaps}
 
     def path(key: str | None) -> list[str]:
-        out: list[str] = []
-        while key is not None and key in snaps and key not in out:
-            out.append(key)
-            key = snaps[key].parent
-        return out
+        return list(ancestry(snaps, key))
 
     for key, s in snaps.items():
         index.layers[ChainID(key)] = LayerRecord(
@@ -173,6 +175,8 @@ def build_containerd_index(
         by_target.setdefault(img.target, []).append(name)
     figures_size: dict[ImageID, tuple[int, int]] = {}
     chain_ids: dict[ImageID, list[str]] = {}
+    rule28 = any(c.image_platform for c in containers.containers.values())
+    index.size_rule = RULE_28 if rule28 else RULE_26
     for target, names in sorted(by_target.items()):
         img = scan.images[names[0]]
         image_id = ImageID(target)
@@ -190,6 +194,8 @@ def build_containerd_index(
                 if d in scan.blobs and d in scan.blob_files
             )
             size += content + sum(usages[k] for k in path(chain[-1] if chain else None))
+        if rule28:
+            size += sum(scan.blobs[d].size for d in img.pseudo_content)
         first = img.manifests[0] if img.manifests else None
         top_path = path(chain_of(first.diff_ids)[-1] if first and first.diff_ids else None)
         listed = bool(img.manifests) and (bool(named) or target not in intermediate)
@@ -210,6 +216,10 @@ def build_containerd_index(
         )
         figures_size[image_id] = (size, 0)
         chain_ids[image_id] = chains
+        if first is not None:
+            config = f"{scan.base}/{CONTENT}/blobs/sha256/{first.config[7:]}"
+            index.image_configs[image_id] = (config, first.config)
+            index.image_layers[image_id] = frozenset(ChainID(c) for c in chain_of(first.diff_ids))
     refs: dict[str, int] = {}
     for image_id, view in index.images.items():
         if view.listed:
@@ -264,7 +274,7 @@ def build_containerd_index(
         index.orphans.append(
             Orphan(
                 "lease_stale",
-                _lease_rel(lease_id),
+                _lease_rel(scan.base, lease_id),
                 reason,
                 tuple(held[lease_id]),
                 lease_cleaned_by(scan.leases[lease_id].labels, now),
@@ -288,10 +298,18 @@ def build_containerd_index(
     index.figures = StoreFigures(
         image_sizes=figures_size,
         rw_sizes=rw_sizes,
-        layers_size=sum(usages.values()),
+        layers_size=sum(usages.values()) + (_reached_content(scan) if rule28 else 0),
         used_layers=frozenset(used),
     )
     return index
+
+
+def _reached_content(scan: ContainerdScan) -> int:
+    """Size of every present blob some image's target reaches, each once (28.2+'s ImageDiskUsage)."""
+    reached: set[str] = set()
+    for img in scan.images.values():
+        reached |= img.content
+    return sum(scan.blobs[d].size for d in reached)
 
 
 def _recent(path: str, now: float) -> bool:
@@ -301,8 +319,8 @@ def _recent(path: str, now: float) -> bool:
         return False
 
 
-def _lease_rel(lease_id: str) -> str:
-    return f"{CTRD}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease_id}"
+def _lease_rel(base: str, lease_id: str) -> str:
+    return f"{base}/io.containerd.metadata.v1.bolt/meta.db#leases/{lease_id}"
 
 
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
@@ -369,7 +387,7 @@ def _own_snapshots(
 ) -> None:
     """Owner of every snapshot and of every dir under snapshots/."""
     snaps = scan.snapshots
-    sdir = snapshotter_dir(scan.snapshotter)
+    sdir = snapshotter_dir(scan.snapshotter, scan.base)
     owner: dict[str, Owner] = {}
 
     def claim(key: str | None, who: Owner | None) -> None:
@@ -399,7 +417,7 @@ def _own_snapshots(
             for k in lease.snapshots:
                 claim(k, Owner("build_cache", k))
             continue
-        pinned = Owner("orphans", _lease_rel(lease.id))
+        pinned = Owner("orphans", _lease_rel(scan.base, lease.id))
         for k in lease.snapshots:
             before = set(owner)
             claim(k, pinned)
@@ -437,6 +455,8 @@ def _own_snapshots(
         if known is not None:
             who = owner[known]
             index.layer_owner[ChainID(known)] = who
+        elif name in scan.foreign_snapshots:
+            who = Owner("other", f"containerd namespace {scan.foreign_snapshots[name]}")
         elif daemon_running and _recent(os.path.join(root, rel), now):
             who = IN_FLIGHT
         elif complete:
@@ -469,7 +489,7 @@ def _own_blobs(
     stale: dict[str, list[str]],
 ) -> None:
     """Owner of every file under blobs/sha256/: an image's, a lease's, another namespace's, or garbage."""
-    bdir = f"{CTRD}/{CONTENT}/blobs/sha256"
+    bdir = f"{scan.base}/{CONTENT}/blobs/sha256"
     owner: dict[str, Owner] = {}
 
     def reach(digest: str, who: Owner) -> None:
@@ -494,7 +514,7 @@ def _own_blobs(
                 reach(d, Owner("build_cache", "content"))
                 continue
             before = set(owner)
-            reach(d, Owner("orphans", _lease_rel(lease.id)))
+            reach(d, Owner("orphans", _lease_rel(scan.base, lease.id)))
             stale[lease.id].extend(
                 sorted(f"{bdir}/{n[7:]}" for n in owner.keys() - before if n in scan.blob_files)
             )
@@ -525,7 +545,7 @@ def _own_blobs(
                 who = Owner("other", "unattributed (references unreadable)")
         index.mark(rel, who)
     for ingest in scan.ingests:
-        rel = f"{CTRD}/{CONTENT}/ingest/{ingest}"
+        rel = f"{scan.base}/{CONTENT}/ingest/{ingest}"
         if not daemon_running:
             index.orphans.append(
                 Orphan("content_ingest", rel, "partial content write, never finished", (rel,))

@@ -14,8 +14,11 @@ from .errors import RootError as RootError
 
 DEFAULT_ROOT = Path("/var/lib/docker")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
-# Entries of which at least one exists in every data root Docker has started on.
-ROOT_MARKERS = ("image", "containers", "volumes", "overlay2", "engine-id", "buildkit", "containerd")
+# Entries of which at least one exists in every data root Docker has started on, and
+# which only Docker makes: `buildkit/` or `containerd/` alone (e.g. /etc/containerd) are not.
+ROOT_MARKERS = (
+    "engine-id", "image", "containers", "volumes", "overlay2", "vfs", "fuse-overlayfs", "containerd/daemon"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ def locate(root: Path | None) -> Location:
         location = Location(root, "--root", None)
     elif daemons:
         first = daemons[0]
-        many = f" (one of {len(daemons)} running)" if len(daemons) > 1 else ""
+        others = ", ".join(f"pid {d.pid} on {d.root}" for d in daemons[1:])
+        many = f"; another dockerd runs too: {others}; pass --root to choose" if others else ""
         location = Location(first.root, f"running dockerd, pid {first.pid}{many}", None)
     elif (configured := config_data_root()) is not None:
         location = Location(configured, str(DAEMON_JSON), None)
@@ -143,12 +147,12 @@ def check_root(root: Path) -> None:
         ) from None
     except OSError as e:
         raise RootError(f"{root} cannot be read: {e.strerror}.") from None
-    if not names & set(ROOT_MARKERS):
+    markers = [m for m in ROOT_MARKERS if m.split("/")[0] in names and os.path.lexists(root / m)]
+    if not markers:
+        listed = ", ".join(m if m == "engine-id" else m + "/" for m in ROOT_MARKERS)
         raise RootError(
-            f"{root} is not a Docker data root (none of image/, containers/, volumes/, "
-            "overlay2/ is there); pass --root with the right path."
+            f"{root} is not a Docker data root (none of {listed} is there); pass --root with the right path."
         )
-    markers = sorted(names & set(ROOT_MARKERS))
     if not any(_listable(root / name) for name in markers):
         raise RootError(
             f"{root}: none of {', '.join(markers)} can be read by this user; "
@@ -225,6 +229,46 @@ def _container_drivers(root: Path) -> set[str]:
         if isinstance(doc, dict) and isinstance(doc.get("Driver"), str):
             drivers.add(doc["Driver"])
     return drivers
+
+
+SNAPSHOTTER_ONLY = frozenset({"overlayfs", "native", "stargz", "erofs"})
+"""containerd snapshotters no graphdriver shares a name with: a container on one uses the containerd store."""
+
+
+def _feature_enabled(config: Path) -> bool:
+    """Whether a daemon.json turns on the `containerd-snapshotter` feature."""
+    try:
+        doc = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return False
+    features = doc.get("features") if isinstance(doc, dict) else None
+    return isinstance(features, dict) and features.get("containerd-snapshotter") is True
+
+
+def containerd_in_use(root: Path, store: Store, daemon_json: Path | None) -> bool:
+    """Whether the daemon of `root` uses the containerd store, whatever holds its data.
+
+    Its containers say so (`Driver` a snapshotter no graphdriver is named after, or a
+    snapshotter with no graphdriver tree), `daemon_json` enables the feature, or
+    the managed `containerd/daemon/` holds snapshots.
+    """
+    if store.store == "containerd":
+        return True
+    drivers = set(graph_drivers(root))
+    used = _container_drivers(root)
+    if used & SNAPSHOTTER_ONLY or (used & set(CONTAINERD_SNAPSHOTTERS)) - drivers:
+        return True
+    return daemon_json is not None and _feature_enabled(daemon_json) and not (used & drivers)
+
+
+def containerd_store(root: Path) -> Store:
+    """The containerd store of a root whose data is elsewhere (a system containerd's root):
+    the snapshotter its containers name, and any graphdriver tree the daemon no longer uses."""
+    used = _container_drivers(root)
+    snapshotter = next((d for d in CONTAINERD_SNAPSHOTTERS if d in used), "overlayfs")
+    drivers = [d for d in graph_drivers(root) if _graphdriver_has_data(root, d)]
+    unused = tuple(p for d in drivers for p in (f"image/{d}", d) if os.path.lexists(root / p))
+    return Store("containerd", snapshotter, unused)
 
 
 def detect_store(root: Path) -> Store:

@@ -174,6 +174,67 @@ class _Context:
 _ANCHOR_AT = 3800
 
 
+def open_listed(name: str, dir_fd: int | None, want: tuple[int, int]) -> int | None:
+    """Open the dir `name` (below `dir_fd`) only as the inode its parent's listing showed.
+
+    The walk's safe open (`_walk` runs the same two steps inline, in its hot loop): the
+    last component is never followed (O_NOFOLLOW), and the fd is returned only when fstat
+    shows `want` = (st_dev, st_ino). None when the dir
+    is gone or is something else now (a symlink, a file, another dir); OSError when it
+    cannot be opened for another reason.
+    """
+    try:
+        fd = _open_dir(name, dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None
+        raise
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if (st.st_dev, st.st_ino) != want:
+        os.close(fd)
+        return None
+    return fd
+
+
+ANCHOR_AT = _ANCHOR_AT
+"""Past this many bytes of path from its anchor, a dir anchors its own children."""
+
+
+class Anchors:
+    """Open dir fds that queued dirs are opened relative to, each closed when none needs it.
+
+    An anchor is [fd, references]: a walker holds a reference for each dir it queues
+    below the anchor (and one while it lists the anchor itself) and releases it once
+    that dir is opened or dropped. `close` closes whatever is still open.
+    """
+
+    def __init__(self) -> None:
+        self._open: list[list[int]] = []
+
+    def add(self, fd: int) -> list[int]:
+        """`fd` as a new anchor, with one reference."""
+        anchor = [fd, 1]
+        self._open.append(anchor)
+        return anchor
+
+    def release(self, anchor: list[int]) -> None:
+        anchor[1] -= 1
+        if anchor[1] == 0:
+            self._open.remove(anchor)
+            os.close(anchor[0])
+
+    def close(self) -> None:
+        for anchor in self._open:
+            os.close(anchor[0])
+        self._open.clear()
+
+
 def _skip_tree(skip: frozenset[str], top: str) -> dict[str, Any] | None:
     """The mount points below `top` as a tree of names, "" marking a mount point."""
     tree: dict[str, Any] = {}
@@ -416,6 +477,43 @@ def usage(path: str) -> int:
     ctx = _Context(path, top.st_dev, mount_points(path))
     res = _walk(Task(path, "", METADATA, None, {}, frozenset(), (top.st_dev, top.st_ino)), ctx)
     return sum(t.disk for t in res.tallies.values()) + sum(b for b, _ in res.links.values())
+
+
+@dataclass(frozen=True)
+class DirUsage:
+    """The figures of one dir walked as the report walks a layer dir."""
+
+    disk: int
+    """Allocated bytes of everything in it, itself included, each inode once."""
+    size: int
+    """Docker's size of the sized dir below it."""
+    files: int
+    """Non-directory inodes of the sized dir (a hard-linked inode once)."""
+    complete: bool
+    problems: list[Problem]
+    """With absolute paths."""
+
+
+def dir_usage(path: str, identity: tuple[int, int], sized: str | None, skip: frozenset[str]) -> DirUsage:
+    """Walk the dir `path` as a task of the report's walk, opened only as the inode `identity`.
+
+    `sized` names the dir below `path` whose Docker size is counted ("diff"), "" for
+    `path` itself, None for none; `skip` holds the mount points not to enter. A dir
+    that is not `identity` any more gives zeros.
+    """
+    key = "sized"
+    marks = {f"{path}/{sized}": Mark(None, key)} if sized else {}
+    parents = frozenset({path}) if marks else frozenset()
+    task = Task(path, path, METADATA, key if sized == "" else None, marks, parents, identity)
+    res = _walk(task, _Context(path, identity[0], skip))
+    area = res.areas.get(key, AreaSize())
+    return DirUsage(
+        disk=sum(t.disk for t in res.tallies.values()) + sum(b for b, _ in res.links.values()),
+        size=area.size,
+        files=area.files,
+        complete=not res.problems and not any(t.incomplete for t in res.tallies.values()),
+        problems=res.problems,
+    )
 
 
 def _sub_marks(task_rel: str, marks: Mapping[str, Mark]) -> dict[str, Mark]:

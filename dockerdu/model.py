@@ -110,6 +110,7 @@ PROBLEM_KINDS = (
     "layer_chain_mismatch",
     "path_unreadable",
     "references_incomplete",
+    "containerd_root_missing",
 )
 
 CATEGORIES = (

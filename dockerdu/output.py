@@ -14,15 +14,25 @@ from .errors import HistoryError, UsageError
 
 if TYPE_CHECKING:
     from .growth import Growth
+    from .render.table import Layout
     from .report import Report
 
 
-def render(report: Report, fmt: str, growth: Growth | None = None, *, orphans_only: bool = False) -> str:
+def render(
+    report: Report,
+    fmt: str,
+    growth: Growth | None = None,
+    *,
+    orphans_only: bool = False,
+    layout: Layout | None = None,
+) -> str:
     """`report` in format `fmt` (table, json, prometheus, csv), with `growth` where one is given.
 
     Table: the whole report, or only its orphans and problems; then a growth section.
     JSON: a `growth` object; Prometheus: the `dockerdu_growth_*` gauges; CSV (one row
-    per object) has no place for growth.
+    per object) has no place for growth. `orphans_only` keeps, in every format, the
+    orphans and problems and what says where they come from. `layout`: the table's
+    width and units.
     """
     if fmt == "json":
         import json
@@ -30,6 +40,9 @@ def render(report: Report, fmt: str, growth: Growth | None = None, *, orphans_on
         from .render.json_ import to_dict
 
         doc = to_dict(report)
+        if orphans_only:
+            doc = {k: v for k, v in doc.items() if k in ORPHANS_JSON}
+            doc["schema"] = ORPHANS_SCHEMA
         if growth is not None:
             from .growth import growth_dict
 
@@ -38,19 +51,46 @@ def render(report: Report, fmt: str, growth: Growth | None = None, *, orphans_on
     if fmt == "prometheus":
         from .render.prometheus import render_growth_prometheus, render_prometheus
 
-        return render_prometheus(report) + (render_growth_prometheus(growth) if growth else "")
+        text = render_prometheus(report)
+        if orphans_only:
+            text = _families(text, ORPHANS_METRICS)
+        return text + (render_growth_prometheus(growth) if growth else "")
     if fmt == "csv":
         from .render.csv_ import render_csv
 
-        return render_csv(report)
+        return render_csv(report, CSV_KINDS if orphans_only else None)
     from .render.table import render_orphans_table, render_table
 
-    text = render_orphans_table(report) if orphans_only else render_table(report)
+    text = render_orphans_table(report, layout) if orphans_only else render_table(report, layout)
     if growth is None:
         return text
     from .growth import render_growth_table
 
-    return text + render_growth_table(growth)
+    extra = render_growth_table(growth)
+    if layout is not None and layout.width is not None:
+        from .render.table import end
+
+        extra = "".join(end(line, layout.width) + "\n" for line in extra.splitlines())
+    return text + extra
+
+
+ORPHANS_SCHEMA = "dockerdu.orphans/1"
+ORPHANS_JSON = ("schema", "tool", "version", "generated_at", "root", "root_source", "store", "driver",
+                "orphans", "problems", "incomplete", "notes")  # fmt: skip
+"""The fields of `dockerdu orphans -f json`: the report's, orphans and problems only."""
+ORPHANS_METRICS = ("dockerdu_info", "dockerdu_report_timestamp_seconds", "dockerdu_daemon_running",
+                   "dockerdu_orphans", "dockerdu_orphans_disk_bytes", "dockerdu_problems")  # fmt: skip
+CSV_KINDS = frozenset({"orphan", "problem"})
+
+
+def _families(text: str, names: tuple[str, ...]) -> str:
+    """The Prometheus families named `names`, each with its HELP and TYPE lines."""
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        name = line.split()[2] if line.startswith("# ") else line.split("{", 1)[0].split(" ", 1)[0]
+        if name in names:
+            out.append(line)
+    return "".join(out)
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -61,6 +101,11 @@ def write_output(text: str, output: Path | None) -> None:
         return
     from .history import replace_file
 
+    if not output.parent.is_dir():
+        # A typo in the path should not make a tree of dirs: the file is made, never its dir.
+        raise UsageError(
+            f"--output: cannot write {output}: {output.parent} is not a directory (dockerdu makes no dirs)"
+        )
     try:
         replace_file(output, text.encode("utf-8"))
     except HistoryError as e:

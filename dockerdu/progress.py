@@ -13,6 +13,13 @@ INTERVAL = 0.2  # seconds between redraws
 CLEAR = "\r\x1b[K"
 
 
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (OSError, ValueError, AttributeError):
+        return 80
+
+
 def progress_for(stream: TextIO) -> Progress | None:
     """A callback drawing `N files, X walked` on `stream`, or None when it is not a terminal.
 
@@ -36,7 +43,9 @@ def progress_for(stream: TextIO) -> Progress | None:
         if now - last[0] < INTERVAL:
             return
         last[0] = now
-        stream.write(f"{CLEAR}dockerdu: {files:,} files, {human(walked)} walked")
+        line = f"dockerdu: {files:,} files, {human(walked)} walked"
+        # Shorter than the terminal: a line that wrapped would leave its first rows behind.
+        stream.write(CLEAR + line[: max(_columns(stream) - 1, 1)])
         stream.flush()
 
     return draw

@@ -46,6 +46,8 @@ CONTAINERD_FILES = frozenset({"content_ingest", "store_unused", "blob_unreferenc
 def _file_only(o: OrphanReport) -> bool:
     """A blob file with no record in meta.db: containerd's GC removes it only after removing other content."""
     return o.kind == "blob_unreferenced" and o.cleaned_by == NEVER
+
+
 ORDER = (
     "container_dir_orphaned",
     "container_layer_orphaned",
@@ -219,6 +221,8 @@ def _left_because(
 ) -> str:
     if kinds and o.kind not in kinds:
         return "not a selected --kind"
+    if any(os.path.isabs(p) for p in (o.path, *o.paths)):
+        return "lies outside the Docker root (a system containerd's): dockerdu prune acts only under the root"
     if o.kind in METADATA_ONLY and not _file_only(o):
         if o.cleaned_by == NEVER:
             return "a record in containerd's database, which dockerdu never writes"

@@ -164,10 +164,36 @@ class DockerInfo:
 
     daemon_running: bool
     daemon_pid: int | None
-    engine_id: bool
+    engine_id: str | None
+    """The engine ID in `engine-id` (Docker >= 23.0 writes it); None when absent or unreadable."""
     shared_size_rule: str
     layers_size: int
     """df's LayersSize: layers on the chain of a listed image."""
+    size_rule: str = ""
+    """containerd store: whose formulas image Size and LayersSize follow (they differ by Docker version)."""
+
+
+@dataclass(frozen=True)
+class RootReport:
+    """One root the walk covered: Docker's data root, or the containerd root holding its images."""
+
+    path: str
+    role: str
+    """`docker` or `containerd`."""
+    disk: int | None
+    """Allocated bytes under it, as `du -sx -B1` counts them; None: not measured (quick mode)."""
+
+
+@dataclass(frozen=True)
+class NamespaceReport:
+    """Another client's namespace of the containerd Docker uses (`k8s.io`, `default`, ...)."""
+
+    name: str
+    images: tuple[str, ...]
+    snapshots: int
+    blobs: int
+    disk: int
+    """Allocated bytes of its snapshots and blobs that no Docker image, container or lease holds."""
 
 
 @dataclass(frozen=True)
@@ -194,4 +220,9 @@ class Report:
     incomplete: tuple[str, ...] = field(default=())
     """Figures computed from partial data, by name; empty when all are whole."""
     notes: tuple[str, ...] = field(default=())
+    roots: tuple[RootReport, ...] = field(default=())
+    containerd_root: str | None = None
+    """containerd store: the containerd root holding Docker's images; None: not found or no such store."""
+    containerd_root_source: str | None = None
+    namespaces: tuple[NamespaceReport, ...] = field(default=())
     schema: str = SCHEMA

@@ -15,8 +15,8 @@ from . import index as index_module
 from .account import account
 from .cache import LayerCache
 from .chain import chain_ids
-from .index import IN_FLIGHT, METADATA, NAIVE_DIFF_DRIVERS, Index, Owner, Scans, build_index
-from .locate import Location, Store, detect_store, graph_drivers
+from .index import IN_FLIGHT, LAYER_ROOTS, METADATA, NAIVE_DIFF_DRIVERS, Index, Owner, Scans, build_index
+from .locate import Location, Store, containerd_in_use, containerd_store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
 from .naivediff import naive_diff_size
@@ -27,6 +27,7 @@ from .readers.layerdb import MountRecord, read_layerdb
 from .readers.overlay2 import read_overlay2
 from .readers.volumes import read_volumes
 from .report import FileSystem, Report
+from .roots import measure_containerd_root
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,16 @@ class Options:
     """Where to remember image-layer walks; None: no cache."""
     quick: bool = False
     """Take image figures from Docker's metadata alone: image layers are not walked."""
+    containerd_root: Path | None = None
+    """`--containerd-root`: where the containerd store's data is; None: find it."""
+    containerd_root_source: str = "--containerd-root"
 
 
 def read_root(root: Path, driver: str = "overlay2") -> Scans:
     """Run every reader over `root`."""
     store = root / "image" / driver
     rel = f"image/{driver}"
-    layer_root = "vfs/dir" if driver == "vfs" else driver
+    layer_root = LAYER_ROOTS.get(driver, driver)
     references, ref_problems = read_references(store, rel)
     imagedb = read_imagedb(store, rel)
     chains = {c for image in imagedb.images.values() for c in chain_ids(image.diff_ids)}
@@ -84,38 +88,6 @@ def all_problems(scans: Scans) -> list[Problem]:
     ]
 
 
-def _containerd_index(location: Location, store: Store, now: float) -> Index:
-    # Imported here: most roots are graphdriver roots, and start-up counts in a short run.
-    from .index_containerd import SnapshotUsage, build_containerd_index
-    from .readers.containerd import read_containerd
-
-    root = location.root
-    containers = read_containers(root / "containers")
-    volumes = read_volumes(root / "volumes")
-    ctrd = read_containerd(root, store.driver)
-    sizes = SnapshotUsage(str(root), ctrd)
-    buildkit = read_build_cache(root / "buildkit" / f"containerd-{store.driver}", (), sizes)
-    try:
-        top = tuple(sorted(os.listdir(root)))
-    except OSError:
-        top = ()
-    index = build_containerd_index(
-        str(root),
-        ctrd,
-        containers,
-        volumes,
-        buildkit,
-        top_entries=top,
-        engine_id=os.path.lexists(root / "engine-id"),
-        unused_paths=store.unused,
-        now=now,
-        daemon_running=location.daemon is not None,
-        sizes=sizes,
-    )
-    index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
-    return index
-
-
 def _layer_dirs(index: Index) -> str:
     """The dir whose children are layer dirs (or snapshots), each walked as a task of its own."""
     if index.store != "containerd":
@@ -147,9 +119,21 @@ def index_root(location: Location, options: Options, now: float) -> Index:
     Whatever orphan or problem the read of a graphdriver store finds is then read a
     second time, and kept only when that read finds it again; the rest was in flight.
     """
+    from .ctrdroot import daemon_json_of, find_containerd_root
+
     store = detect_store(location.root)
+    if store.store != "containerd" and containerd_in_use(
+        location.root, store, daemon_json_of(location.root, location.daemon)
+    ):
+        store = containerd_store(location.root)
     if store.store == "containerd":
-        index = _containerd_index(location, store, now)
+        where = find_containerd_root(
+            location.root, options.containerd_root, options.containerd_root_source, location.daemon
+        )
+        # Imported here: most roots are graphdriver roots, and start-up counts in a short run.
+        from .scan_containerd import containerd_index
+
+        index = containerd_index(location, store, now, where)
     else:
         index = _read_and_join(location, store, now)
         if location.daemon is not None and (index.orphans or index.problems):
@@ -175,9 +159,13 @@ def _read_and_join(location: Location, store: Store, now: float) -> Index:
     return index
 
 
-def _naive_diff_dirs(index: Index, scans: Scans, mount: MountRecord) -> tuple[str, list[str]] | None:
+def _naive_diff_dirs(
+    index: Index, scans: Scans, mount: MountRecord, root: Path
+) -> tuple[str, list[str]] | None:
     """The writable tree of a container and its parent's trees (topmost first), root-relative."""
     ov = scans.overlay2
+    if index.driver == "overlay":
+        return _overlay_diff_dirs(index, scans, mount, root)
     if index.driver == "vfs":  # full trees: the parent is the init layer's tree
         if mount.init_id is None or mount.mount_id not in ov.dirs or mount.init_id not in ov.dirs:
             return None
@@ -191,15 +179,40 @@ def _naive_diff_dirs(index: Index, scans: Scans, mount: MountRecord) -> tuple[st
     return f"{index.layer_root}/{layer_dir.name}/diff", [f"{index.layer_root}/{t}/diff" for t in targets]
 
 
+def _overlay_diff_dirs(
+    index: Index, scans: Scans, mount: MountRecord, root: Path
+) -> tuple[str, list[str]] | None:
+    """overlay (v1): the container's `upper/` over `<lower-id>/root`, against its init layer's.
+
+    At create the container copies the init layer's `upper/` (times kept) and its
+    `lower-id`; an init layer made over an image layer has `upper/` and `lower-id`
+    naming that layer, whose `root/` is the whole image tree (hard links to its parents').
+    """
+    ov = scans.overlay2
+    base = index.layer_root
+    if mount.init_id is None or mount.mount_id not in ov.dirs or mount.init_id not in ov.dirs:
+        return None
+    try:
+        lower_id = (root / base / mount.mount_id / "lower-id").read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lower_id or "/" in lower_id or lower_id not in ov.dirs:
+        return None
+    lowers = [f"{base}/{lower_id}/root"]
+    if lower_id != mount.init_id:
+        lowers.insert(0, f"{base}/{mount.init_id}/upper")
+    return f"{base}/{mount.mount_id}/upper", lowers
+
+
 def _read_naive_rw_sizes(index: Index, scans: Scans, root: Path) -> None:
     """SizeRw of each container on fuse-overlayfs or vfs: its tree compared with its parent's.
 
     A container whose writable dir, `lower` file or lower layers cannot be read keeps
     rw_size null (with a note when a dir could not be read).
     """
-    overlay = index.driver != "vfs"
+    overlay = index.driver != "vfs"  # overlay and fuse-overlayfs: an upper dir over lowers
     for cid, view in index.containers.items():
-        dirs = _naive_diff_dirs(index, scans, view.mount) if view.mount is not None else None
+        dirs = _naive_diff_dirs(index, scans, view.mount, root) if view.mount is not None else None
         if dirs is None:
             continue
         upper, lowers = dirs
@@ -300,6 +313,15 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         cache=cache,
         skip_owner=(lambda owner: owner.category == "images") if options.quick else None,
     )
+    # A system containerd's root is walked as a root of its own and added.
+    m, roots = measure_containerd_root(
+        index,
+        location.root,
+        m,
+        options.progress,
+        jobs=options.jobs or os.cpu_count() or 1,
+        quick=options.quick,
+    )
     if cache is not None:
         try:
             cache.save()
@@ -315,4 +337,18 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         daemon_pid=location.daemon.pid if location.daemon else None,
         engine_id=os.path.lexists(location.root / "engine-id"),
         filesystem=filesystem_of(location.root),
+        engine=_engine_id(location.root),
+        roots=roots,
     )
+
+
+def _engine_id(root: Path) -> str | None:
+    """The engine ID Docker >= 23.0 keeps in `engine-id` (a UUID), if it can be read."""
+    from .fsread import ReadError, read_text
+    from .text import clean
+
+    try:
+        text = read_text(root / "engine-id", limit=256)
+    except ReadError:
+        return None
+    return clean(text) or None

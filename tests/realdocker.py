@@ -38,19 +38,22 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-Version = Literal["20.10", "26.1"]
+Version = Literal["20.10", "26.1", "28.5"]
 VERSIONS: tuple[Version, ...] = ("20.10", "26.1")
+"""The versions every scenario runs on; 28.5 runs the containerd-store tests."""
 
 DOCKERD_20_10 = Path(os.environ.get("DOCKERDU_DOCKERD_20_10", "/usr/sbin/dockerd"))
 """The Debian bookworm dockerd (docker.io 20.10.24)."""
 DOCKER26_DEFAULT_PREFIX = Path("/opt/dockerdu-docker26")
 """Where `.ci/install-docker26.sh` unpacks Docker 26.1 by default."""
+DOCKER28_DEFAULT_PREFIX = Path("/opt/dockerdu-docker28")
+"""Where `.ci/install-docker28.sh` unpacks Docker 28.5 (containerd 2.1) by default."""
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
@@ -155,6 +158,23 @@ def docker26_prefix() -> Path | None:
     return None
 
 
+def docker28_prefix() -> Path | None:
+    """The Docker 28.5 prefix (`$DOCKERDU_DOCKER28_PREFIX` or /opt/dockerdu-docker28), if unpacked."""
+    prefix = Path(os.environ.get("DOCKERDU_DOCKER28_PREFIX", str(DOCKER28_DEFAULT_PREFIX)))
+    if (prefix / "usr/sbin/dockerd").is_file() and (prefix / "usr/bin/containerd").is_file():
+        return prefix
+    return None
+
+
+def prefix_of(version: Version) -> Path | None:
+    """The unpacked prefix of an unpacked version (26.1, 28.5); None for the system's 20.10."""
+    if version == "26.1":
+        return docker26_prefix()
+    if version == "28.5":
+        return docker28_prefix()
+    return None
+
+
 def docker_client() -> Path | None:
     """The docker CLI on the system PATH (any version from 20.10 on talks to both daemons)."""
     found = shutil.which("docker", path=os.environ.get("PATH", SYSTEM_PATH))
@@ -210,9 +230,10 @@ def docker_unavailable(version: Version) -> str | None:
         if shutil.which("containerd", path=SYSTEM_PATH) is None:
             return "no containerd on PATH (apt-get install docker.io)"
     else:
-        prefix = docker26_prefix()
+        prefix = prefix_of(version)
         if prefix is None:
-            return "Docker 26.1 is not unpacked (bash .ci/install-docker26.sh)"
+            script = "install-docker26.sh" if version == "26.1" else "install-docker28.sh"
+            return f"Docker {version} is not unpacked (bash .ci/{script})"
         if not (prefix / "usr/libexec/docker/cli-plugins/docker-buildx").is_file():
             return f"no docker-buildx plugin under {prefix}"
     if _runc_for(version) is None:
@@ -376,10 +397,26 @@ class PrivateDaemon:
     `--network none` from the scenario, since the daemon has no bridge.
     """
 
-    def __init__(self, version: Version, base: Path, *, config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        version: Version,
+        base: Path,
+        *,
+        config: Mapping[str, Any] | None = None,
+        system_containerd: bool = False,
+    ) -> None:
         self.version: Version = version
         self.base = Path(os.path.abspath(base))
         self.root = self.base / "root"
+        self.system_containerd = system_containerd
+        """Run a containerd of our own first (as a host's system containerd) and give dockerd
+        `--containerd=<its socket>`: the roots are `base/var/lib/docker` and `base/var/lib/containerd`."""
+        self.containerd_root = self.base / "var/lib/containerd"
+        self.containerd_state: Path | None = None
+        """containerd's state dir and grpc socket (short, in /tmp: sun_path is 108 bytes)."""
+        self._containerd: subprocess.Popen[bytes] | None = None
+        if system_containerd:
+            self.root = self.base / "var/lib/docker"
         self.sock = self.base / "docker.sock"
         self.pidfile = self.base / "docker.pid"
         self.log_path = self.base / "dockerd.log"
@@ -410,9 +447,9 @@ class PrivateDaemon:
     def _dockerd(self) -> Path:
         if self.version == "20.10":
             return DOCKERD_20_10
-        prefix = docker26_prefix()
+        prefix = prefix_of(self.version)
         if prefix is None:
-            raise DaemonError("Docker 26.1 is not unpacked (bash .ci/install-docker26.sh)")
+            raise DaemonError(f"Docker {self.version} is not unpacked (bash .ci/install-docker*.sh)")
         return prefix / "usr/sbin/dockerd"
 
     def _daemon_env(self) -> dict[str, str]:
@@ -425,9 +462,8 @@ class PrivateDaemon:
             link.unlink()
         link.symlink_to(runc)
         path = f"{self.bin_dir}:{SYSTEM_PATH}"
-        if self.version == "26.1":
-            prefix = docker26_prefix()
-            assert prefix is not None
+        prefix = prefix_of(self.version)
+        if prefix is not None:
             path = f"{self.bin_dir}:{prefix}/usr/bin:{prefix}/usr/sbin:{SYSTEM_PATH}"
         return {"PATH": path, "HOME": str(self.base), "LANG": "C.UTF-8"}
 
@@ -456,6 +492,8 @@ class PrivateDaemon:
             "--bridge=none",
         ]  # fmt: skip
         env = self._daemon_env()
+        if self.system_containerd:
+            cmd.append(f"--containerd={self._start_containerd(env)}")
         with open(self.log_path, "ab") as log:
             log.write(f"--- start {time.strftime('%H:%M:%S')} {' '.join(cmd)}\n".encode())
             log.flush()
@@ -497,6 +535,112 @@ class PrivateDaemon:
             f"{_file_tail(self.log_path)}"
         )
 
+    @property
+    def containerd_sock(self) -> Path:
+        """The grpc socket of the system containerd (only with `system_containerd`)."""
+        assert self.containerd_state is not None, "no system containerd"
+        return self.containerd_state / "c.sock"
+
+    def _containerd_config(self) -> str:
+        """containerd's own config: root, state, a private grpc address, CRI off (v2 for 1.7, v3 for 2.x)."""
+        assert self.containerd_state is not None
+        version = 3 if self.version == "28.5" else 2
+        disabled = ['"io.containerd.grpc.v1.cri"']
+        if version == 3:
+            disabled += ['"io.containerd.cri.v1.images"', '"io.containerd.cri.v1.runtime"']
+        return (
+            f"version = {version}\n"
+            f'root = "{self.containerd_root}"\n'
+            f'state = "{self.containerd_state / "state"}"\n'
+            f"disabled_plugins = [{', '.join(disabled)}]\n"
+            f'[grpc]\n  address = "{self.containerd_sock}"\n'
+            f'[ttrpc]\n  address = "{self.containerd_state / "t.sock"}"\n'
+            f'[debug]\n  address = ""\n'
+            f'[metrics]\n  address = ""\n'
+        )
+
+    def _start_containerd(self, env: Mapping[str, str]) -> Path:
+        """Start the private system containerd and wait until its socket accepts connections."""
+        prefix = prefix_of(self.version)
+        if prefix is None:
+            raise DaemonError(f"Docker {self.version} has no containerd unpacked")
+        if self.containerd_state is None:
+            self.containerd_state = Path(tempfile.mkdtemp(prefix="dd-ctrd-", dir="/tmp"))
+        self.containerd_root.mkdir(parents=True, exist_ok=True)
+        config = self.base / "containerd.toml"
+        config.write_text(self._containerd_config())
+        log_path = self.base / "containerd.log"
+        with contextlib.suppress(FileNotFoundError):
+            self.containerd_sock.unlink()
+        with open(log_path, "ab") as log:
+            self._containerd = subprocess.Popen(
+                [str(prefix / "usr/bin/containerd"), "--config", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._containerd.poll() is not None:
+                raise DaemonError(f"containerd exited while starting:\n{_file_tail(log_path)}")
+            if self.containerd_sock.exists():
+                with socket.socket(socket.AF_UNIX) as probe:
+                    try:
+                        probe.connect(str(self.containerd_sock))
+                        return self.containerd_sock
+                    except OSError:
+                        pass
+            time.sleep(0.1)
+        raise DaemonError(f"containerd did not listen in 60s:\n{_file_tail(log_path)}")
+
+    def _stop_containerd(self) -> None:
+        proc, self._containerd = self._containerd, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+        if self.containerd_state is not None:
+            # Shims name the containerd socket on their command line.
+            strays = _pids_mentioning(str(self.containerd_state))
+            if strays:
+                _kill(strays, signal.SIGTERM)
+                left = _wait_gone(strays, 10)
+                if left:
+                    _kill(left, signal.SIGKILL)
+                    _wait_gone(left, 10)
+            unmount_under(self.containerd_state)
+            shutil.rmtree(self.containerd_state, ignore_errors=True)
+            self.containerd_state = None
+
+    @contextlib.contextmanager
+    def containerd_only(self) -> Iterator[None]:
+        """Run the system containerd alone (no dockerd), e.g. for another client's `ctr`."""
+        assert self.system_containerd, "no system containerd"
+        self.base.mkdir(parents=True, exist_ok=True)
+        self._start_containerd(self._daemon_env())
+        try:
+            yield
+        finally:
+            self._stop_containerd()
+
+    def ctr(self, namespace: str, *args: str, timeout: float = 120) -> str:
+        """Run `ctr` of this version against the daemon's containerd (system or managed), in `namespace`."""
+        prefix = prefix_of(self.version)
+        assert prefix is not None
+        managed = self.exec_root / "containerd/containerd.sock"
+        sock = self.containerd_sock if self.system_containerd else managed
+        cmd = [str(prefix / "usr/bin/ctr"), "-a", str(sock), "-n", namespace, *args]
+        r = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        if r.returncode != 0:
+            out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+            raise DockerError(cmd, r.returncode, out, err)
+        return r.stdout.decode(errors="replace")
+
     def stop(self, timeout: float = 90) -> None:
         """SIGTERM dockerd by pid, wait until it is gone, then clear what it left running or mounted.
 
@@ -527,6 +671,7 @@ class PrivateDaemon:
                 _wait_gone(left, 10)
         if force:
             self._kill_container_processes()
+        self._stop_containerd()
         unmount_under(self.base, self.exec_root)
         if self._own_exec_root and self.exec_root != self.base / "exec":
             shutil.rmtree(self.exec_root, ignore_errors=True)
@@ -570,9 +715,8 @@ class PrivateDaemon:
         cfg = self.client_config / "config.json"
         if not cfg.exists():
             cfg.write_text("{}\n")
-        if self.version == "26.1":
-            prefix = docker26_prefix()
-            assert prefix is not None
+        prefix = prefix_of(self.version)
+        if prefix is not None:
             plugins = self.client_config / "cli-plugins"
             plugins.mkdir(exist_ok=True)
             link = plugins / "docker-buildx"
@@ -1408,3 +1552,55 @@ def plant_leftovers(
             raise AssertionError(kind)
         planted.append(Planted(kind=kind, path=_rel(root, path), orphan=orphan))
     return planted
+
+
+# --------------------------------------------------------------------------- containerd store
+
+CONTAINERD_STORE_CONFIG: dict[str, Any] = {
+    "storage-driver": "overlayfs",
+    "features": {"containerd-snapshotter": True},
+}
+"""daemon.json of a daemon on the containerd image store (the 24.0+ feature; 29.0's default)."""
+
+
+def containerd_scenario(d: PrivateDaemon, tar: Path) -> None:
+    """The shared scenario on the containerd store: an imported base, two classic builds sharing
+    a layer, a BuildKit build with a cache mount, a named and an anonymous volume, running,
+    exited (with logs) and created containers."""
+    d.docker("import", "--change", 'CMD ["sh"]', str(tar), BASE)
+    common = f"FROM {BASE}\nRUN head -c {SHARED_FILE} /dev/zero > /shared.bin && ln /shared.bin /s.ln\n"
+    build_image(d, APP1, common + f"RUN head -c {APP1_FILE} /dev/zero > /app1.bin\n")
+    build_image(d, APP2, common + f"RUN head -c {APP2_FILE} /dev/zero > /app2.bin\nLABEL x=2\n")
+    build_image(
+        d,
+        BK_IMAGE,
+        f"FROM {BASE}\nCOPY c.txt /c.txt\nRUN head -c {BK_FILE} /dev/zero > /bk.bin\n"
+        f"RUN --mount=type=cache,target=/cache head -c {BK_CACHE_FILE} /dev/zero > /cache/c.bin\n",
+        buildkit=True,
+        files={"c.txt": b"context\n"},
+    )
+    d.docker("volume", "create", NAMED_VOLUME)
+    d.docker(
+        "run", "-d", "--name", RUNNING, "--network", "none", "--stop-timeout", "1",
+        "-v", f"{NAMED_VOLUME}:/named", "-v", "/anon", APP1, "sleep", "3600",
+    )  # fmt: skip
+    d.docker(
+        "exec", RUNNING, "sh", "-c",
+        f"head -c {RUNNING_RW_FILE} /dev/zero > /rw.bin && ln /rw.bin /rw.ln && rm /s.ln"
+        f" && head -c {NAMED_VOLUME_FILE} /dev/zero > /named/n.bin",
+    )  # fmt: skip
+    d.docker(
+        "run", "--name", EXITED, "--network", "none", APP2,
+        "sh", "-c", f"head -c {EXITED_RW_FILE} /dev/zero > /out.bin; seq 1 300",
+    )  # fmt: skip
+    d.docker("create", "--name", CREATED, "--network", "none", APP1, "true")
+
+
+def import_into_namespace(d: PrivateDaemon, namespace: str, tag: str, size: int) -> None:
+    """An image only another client of the system containerd holds (a kubelet's `k8s.io`):
+    built by Docker, saved, removed from Docker, imported (and unpacked) with `ctr`."""
+    build_image(d, tag, f"FROM {BASE}\nRUN head -c {size} /dev/urandom > /ns.bin\n")
+    archive = d.base / f"{namespace}.tar"
+    d.docker("save", "-o", str(archive), tag)
+    d.docker("rmi", tag)
+    d.ctr(namespace, "images", "import", str(archive))

@@ -83,6 +83,9 @@ def _expected(doc: dict[str, Any], name: str, labels: dict[str, str]) -> int | N
         return sum(int(o["disk"]) for o in doc["orphans"] if o["kind"] == labels["kind"])
     if name == "dockerdu_other_disk_bytes":
         return next(int(o["disk"]) for o in doc["other"] if o["name"] == labels["name"])
+    if name == "dockerdu_root_path_disk_bytes":
+        role = (labels["path"], labels["role"])
+        return next(int(r["disk"]) for r in doc["roots"] if (r["path"], r["role"]) == role)
     if name == "dockerdu_growth_bytes":
         return doc["growth"]["categories"][labels["category"]]["change"]  # type: ignore[no-any-return]
     raise AssertionError(f"no JSON figure known for {name}")

@@ -74,6 +74,7 @@ def test_deep_tree_is_walked_to_the_bottom(
     assert report.totals.root_disk == du(builder.root)
 
 
+@pytest.mark.slow
 def test_wide_dir_streams(builder: RootBuilder, tmp_path: Path) -> None:
     """A million entries in one dir: counted exactly, in bounded memory (the listing is streamed)."""
     rw, cid = _container_rw(builder)

@@ -18,7 +18,7 @@ import pytest
 from tests import race
 from tests import realdocker as rd
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SECONDS = float(os.environ.get("DOCKERDU_RACE_SECONDS", "60"))
 

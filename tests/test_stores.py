@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from dockerdu.imageinfo import ImageInfo, analyze_images, image_doc, resolve_refs
 from dockerdu.locate import Location, detect_store, rootless_root
 from dockerdu.readers.containerd import uvarint, varint
-from dockerdu.scan import Options, build_report
+from dockerdu.report import Report
+from dockerdu.scan import Options, build_report, index_root
 from tests import realdocker as rd
 
 
@@ -20,6 +22,17 @@ def _touch(path: Path, data: bytes = b"x") -> None:
 
 def _container(root: Path, cid: str, driver: str) -> None:
     _touch(root / "containers" / cid / "config.v2.json", json.dumps({"ID": cid, "Driver": driver}).encode())
+
+
+def _image_infos(root: Path, report: Report, top: int = 0) -> dict[str, ImageInfo]:
+    """`dockerdu image` of every listed image of the report's root, by image ID."""
+    index = index_root(Location(root, "--root", None), Options(), 0.0)
+    refs = [image.id for image in report.images]
+    return {i.id: i for i in analyze_images(index, root, resolve_refs(index, refs), top=top)}
+
+
+WHITED = "ddi-whited:1"
+GONE = 30_000
 
 
 SNAPS = "containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots"
@@ -109,6 +122,18 @@ def test_vfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
     assert t.other == 0
     for image in report.images:
         assert image.disk == rd.du_bytes(*(d.root / "vfs/dir" / layer.cache_id for layer in image.layers))
+    # `dockerdu image`: every layer has the report's disk (its full copy) and file count.
+    infos = _image_infos(d.root, report)
+    for image in report.images:
+        info = infos[image.id]
+        assert [x.disk for x in info.layers] == [
+            rd.du_bytes(d.root / "vfs/dir" / layer.cache_id) for layer in image.layers
+        ]
+        assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
+        assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
+        assert info.wasted.size is None  # full copies, not stacked: nothing is read as hidden
+    doc = image_doc(Location(d.root, "--root", None), [report.images[0].id])
+    assert any("full copy" in note for note in doc.notes)
 
 
 @pytest.mark.docker
@@ -126,6 +151,11 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
             " && echo m > /m.txt && mkdir /d && echo x > /d/f && echo s > /d/same.txt"
             f" && touch -d @{rd.FIXED_MTIME} /d/same.txt\n",
         )
+        # A file written, then deleted by a later step: bytes stored below, hidden above.
+        rd.build_image(
+            d, WHITED, f"FROM {rd.BASE}\nRUN head -c {GONE} /dev/zero > /gone.bin\nRUN rm /gone.bin\n"
+        )
+        d.docker("run", "--rm", "--network", "none", WHITED, "sh", "-c", "test ! -e /gone.bin")
         d.docker("volume", "create", rd.NAMED_VOLUME)
         d.docker(
             "run", "-d", "--name", rd.RUNNING, "--network", "none", "--stop-timeout", "1",
@@ -175,3 +205,109 @@ def test_fuse_overlayfs_root_equals_engine_api_and_du(tmp_path: Path) -> None:
         dirs = [d.root / "fuse-overlayfs" / layer.cache_id for layer in image.layers]
         links = [d.root / "fuse-overlayfs/l" / (p / "link").read_text().strip() for p in dirs]
         assert image.disk == rd.du_bytes(*dirs, *links)  # each layer's dir and its l/ short link
+    infos = _image_infos(d.root, report)
+    for image in report.images:
+        info = infos[image.id]
+        dirs = [d.root / "fuse-overlayfs" / layer.cache_id for layer in image.layers]
+        links = [d.root / "fuse-overlayfs/l" / (p / "link").read_text().strip() for p in dirs]
+        assert [x.disk for x in info.layers] == [
+            rd.du_bytes(p, lk) for p, lk in zip(dirs, links, strict=True)
+        ]
+        assert [(x.disk, x.files) for x in info.layers] == [(x.disk, x.files) for x in image.layers]
+        assert (info.disk, info.unique_disk, info.size) == (image.disk, image.unique_disk, image.size)
+        assert info.problems == ()
+    # fuse-overlayfs may store the deletion as a `.wh.gone.bin` file rather than a 0:0 device:
+    # either way the file is hidden, and the marker is no path of its own.
+    (whited,) = [i for i in infos.values() if WHITED in i.tags]
+    assert (whited.wasted.size, [(o.path, o.how) for o in whited.wasted.offenders]) == (
+        GONE,
+        [("/gone.bin", "deleted")],
+    )
+    rm_layer = _image_infos(d.root, report, top=5)[whited.id].layers[-1]
+    assert rm_layer.files == 1 and not any(".wh." in t.path for t in rm_layer.top)
+
+
+def _ctrd_container(root: Path, cid: str, volume: str) -> None:
+    config = {
+        "ID": cid,
+        "Name": "/app",
+        "Driver": "overlayfs",
+        "Image": "sha256:" + "1" * 64,
+        "State": {"Running": True, "StartedAt": "2026-01-01T00:00:01Z"},
+        "MountPoints": {"/v": {"Type": "volume", "Name": volume, "Driver": "local"}},
+    }
+    _touch(root / "containers" / cid / "config.v2.json", json.dumps(config).encode())
+    _touch(root / "containers" / cid / f"{cid}-json.log", b"log line\n" * 100)
+    _touch(root / "volumes" / volume / "_data" / "data.bin", b"v" * 5000)
+
+
+def test_containerd_store_without_its_root_claims_no_orphan(tmp_path: Path) -> None:
+    """A Docker root whose containers name a snapshotter, with no containerd root anywhere:
+    containers listed from their configs with rw_size null, a problem naming the option, exit 0."""
+    from typer.testing import CliRunner
+
+    from dockerdu.cli import app
+
+    root = tmp_path / "docker"
+    cid = "c" * 64
+    _ctrd_container(root, cid, "data")
+    _touch(root / "volumes" / "spare" / "_data" / "x", b"s" * 100)
+    result = CliRunner().invoke(
+        app, ["report", "--root", str(root), "-f", "json", "-q", "--no-cache"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["store"], doc["driver"], doc["containerd_root"]) == ("containerd", "overlayfs", None)
+    assert doc["orphans"] == []
+    assert [(c["id"], c["rw_size"]) for c in doc["containers"]] == [(cid, None)]
+    assert f"containers:{cid}" in doc["incomplete"]
+    volumes = {v["name"]: v["containers"] for v in doc["volumes"]}
+    assert volumes == {"data": ["app"], "spare": []}
+    assert doc["reclaimable"]["volumes"]["size"] == 100
+    [problem] = [p for p in doc["problems"] if p["kind"] == "containerd_root_missing"]
+    assert "--containerd-root" in problem["reason"]
+    # A --containerd-root that holds no containerd metadata says so, and claims nothing either.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    given = build_report(Location(root, "--root", None), Options(jobs=1, containerd_root=empty))
+    assert given.orphans == () and given.containerd_root == str(empty)
+    assert [p.path for p in given.problems if p.kind == "containerd_root_missing"] == [str(empty)]
+
+
+def test_feature_flag_means_containerd_store(tmp_path: Path) -> None:
+    """daemon.json enabling containerd-snapshotter, before any container: the containerd store."""
+    from dockerdu.locate import containerd_in_use
+
+    root = tmp_path / "docker"
+    _touch(root / "volumes" / "metadata.db")
+    daemon_json = tmp_path / "daemon.json"
+    daemon_json.write_text(json.dumps({"features": {"containerd-snapshotter": True}}))
+    store = detect_store(root)
+    assert store.store == "overlay2"
+    assert containerd_in_use(root, store, daemon_json)
+    daemon_json.write_text(json.dumps({"features": {"containerd-snapshotter": False}}))
+    assert not containerd_in_use(root, store, daemon_json)
+    assert not containerd_in_use(root, store, None)
+    _container(root, "d" * 64, "overlayfs")
+    assert containerd_in_use(root, store, None)
+
+
+def test_containerd_root_beside_and_from_config_file(tmp_path: Path) -> None:
+    """`containerd` beside the Docker root is found when it holds meta.db; the audit's config names one."""
+    from dockerdu.audit import settings
+    from dockerdu.ctrdroot import find_containerd_root
+
+    root = tmp_path / "var/lib/docker"
+    _ctrd_container(root, "e" * 64, "data")
+    beside = tmp_path / "var/lib/containerd"
+    beside.mkdir(parents=True)
+    assert find_containerd_root(root, None, "", None).path is None
+    _touch(beside / "io.containerd.metadata.v1.bolt/meta.db")
+    found = find_containerd_root(root, None, "", None)
+    assert (found.path, found.source) == (beside, "beside the Docker root")
+    config = tmp_path / "dockerdu.toml"
+    config.write_text(f'[audit]\ncontainerd-root = "{beside}"\n')
+    s = settings(config, {})
+    assert (s.containerd_root, s.containerd_root_source) == (beside, f"containerd-root in {config}")
+    s = settings(config, {"containerd-root": tmp_path})
+    assert (s.containerd_root, s.containerd_root_source) == (tmp_path, "--containerd-root")

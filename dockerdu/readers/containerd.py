@@ -53,9 +53,10 @@ GO_EPOCH_OFFSET = 62135596800
 READ_ATTEMPTS = 3
 
 
-def snapshotter_dir(name: str) -> str:
-    """Root-relative dir of a snapshotter plugin, e.g. `io.containerd.snapshotter.v1.overlayfs`."""
-    return f"{CTRD}/io.containerd.snapshotter.v1.{name}"
+def snapshotter_dir(name: str, base: str = CTRD) -> str:
+    """Dir of a snapshotter plugin under the containerd root `base` (root-relative, or absolute
+    for a system containerd's root), e.g. `containerd/daemon/io.containerd.snapshotter.v1.overlayfs`."""
+    return f"{base}/io.containerd.snapshotter.v1.{name}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,11 @@ class CtrdImage:
     target: str
     labels: dict[str, str]
     manifests: tuple[Manifest, ...]
+    pseudo_content: tuple[str, ...] = ()
+    """Present blobs (manifest, config, layers) of each attestation or other pseudo-image
+    manifest the target reaches, once per manifest: Docker 27+ counts them in the image's Size."""
+    content: frozenset[str] = frozenset()
+    """Every present blob the target reaches (itself, manifests, configs, layers)."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,26 @@ class Lease:
     """Unix time of `createdat`, when it decodes."""
 
 
+@dataclass(frozen=True)
+class Namespace:
+    """Another client's namespace of the same containerd (`k8s.io`, `default`, `buildkit`)."""
+
+    name: str
+    images: tuple[str, ...]
+    blobs: frozenset[str]
+    """Digests of its content records."""
+    snapshots: int
+    """Snapshot records of the snapshotter Docker uses."""
+
+
 @dataclass
 class ContainerdScan:
     """Everything read from a containerd store; `readable` false when meta.db failed."""
 
     snapshotter: str
+    base: str = CTRD
+    """Where the containerd root is: `containerd/daemon` (managed, relative to the Docker root)
+    or a system containerd's root as an absolute path; every path the scan names starts so."""
     images: dict[str, CtrdImage] = field(default_factory=dict)
     blobs: dict[str, Blob] = field(default_factory=dict)
     blob_files: frozenset[str] = frozenset()
@@ -139,6 +160,12 @@ class ContainerdScan:
     ingests: tuple[str, ...] = ()
     foreign_blobs: dict[str, str] = field(default_factory=dict)
     """Digest -> the other namespace (e.g. `moby_history`) that has a record of it."""
+    foreign_snapshots: dict[str, str] = field(default_factory=dict)
+    """Snapshot dir id -> the other namespace whose snapshot it is (e.g. `k8s.io`)."""
+    namespaces: dict[str, Namespace] = field(default_factory=dict)
+    """Every namespace of meta.db but Docker's, with what it holds."""
+    docker_namespace: bool = True
+    """meta.db has Docker's namespace (`moby`); False when it exists without one."""
     problems: list[Problem] = field(default_factory=list)
     readable: bool = True
 
@@ -201,10 +228,11 @@ def _keys(bucket: Bucket | None) -> tuple[str, ...]:
     return tuple(k.decode("utf-8", "replace") for k in bucket.keys()) if bucket is not None else ()
 
 
-def read_containerd(root: Path, snapshotter: str = "overlayfs") -> ContainerdScan:
-    """Read meta.db, the snapshotter's metadata.db and the JSON blobs under `root`."""
-    scan = ContainerdScan(snapshotter)
-    base = root / CTRD
+def read_containerd(root: Path, snapshotter: str = "overlayfs", base_rel: str = CTRD) -> ContainerdScan:
+    """Read meta.db, the snapshotter's metadata.db and the JSON blobs of the containerd root
+    `root / base_rel` (`base_rel` absolute for a system containerd's root)."""
+    scan = ContainerdScan(snapshotter, base_rel)
+    base = root / base_rel
     _read_snapshotter(base / f"io.containerd.snapshotter.v1.{snapshotter}", scan)
     _read_meta(base / META_DB, scan)
     blobs_dir = base / CONTENT / "blobs" / "sha256"
@@ -215,7 +243,7 @@ def read_containerd(root: Path, snapshotter: str = "overlayfs") -> ContainerdSca
     except OSError as e:
         scan.readable = False
         scan.problems.append(
-            Problem("path_unreadable", f"{CTRD}/{CONTENT}/blobs/sha256", e.strerror or str(e))
+            Problem("path_unreadable", f"{base_rel}/{CONTENT}/blobs/sha256", e.strerror or str(e))
         )
     try:
         scan.ingests = tuple(sorted(os.listdir(base / CONTENT / "ingest")))
@@ -226,7 +254,7 @@ def read_containerd(root: Path, snapshotter: str = "overlayfs") -> ContainerdSca
 
 
 def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
-    rel = snapshotter_dir(scan.snapshotter)
+    rel = snapshotter_dir(scan.snapshotter, scan.base)
     try:
         scan.snapshot_dirs = frozenset(os.listdir(sdir / "snapshots"))
     except FileNotFoundError:
@@ -243,13 +271,14 @@ def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
                 continue
             name = key.decode("utf-8", "replace")
             ns, _, rest = name.partition("/")
-            if ns != NAMESPACE.decode():
-                continue
             short = rest.partition("/")[2]
             raw_parent = b.get(b"parent")
             raw_size, raw_kind, raw_id = b.get(b"size"), b.get(b"kind"), b.get(b"id")
             if raw_id is None or not raw_kind:
                 raise ValueError(f"snapshot {name} has no id or kind")
+            if ns != NAMESPACE.decode():
+                scan.foreign_snapshots[str(uvarint(raw_id))] = ns
+                continue
             parent = raw_parent.decode("utf-8", "replace").split("/", 2)[-1] if raw_parent else None
             scan.snapshots[short] = Snapshot(
                 key=short,
@@ -264,17 +293,26 @@ def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
 
 
 def _read_meta(path: Path, scan: ContainerdScan) -> None:
-    rel = f"{CTRD}/{META_DB}"
+    rel = f"{scan.base}/{META_DB}"
     if not path.is_file():
         return
     try:
         v1 = _sub(_open(path), b"v1")
         for name, b in (v1 or _EMPTY).items():
             if isinstance(b, Bucket) and name != NAMESPACE:
-                for digest in _keys(_sub(b, b"content", b"blob")):
-                    scan.foreign_blobs.setdefault(digest, name.decode("utf-8", "replace"))
+                other = name.decode("utf-8", "replace")
+                blobs = _keys(_sub(b, b"content", b"blob"))
+                for digest in blobs:
+                    scan.foreign_blobs.setdefault(digest, other)
+                scan.namespaces[other] = Namespace(
+                    other,
+                    tuple(sorted(_keys(b.bucket(b"images")))),
+                    frozenset(blobs),
+                    len(_keys(_sub(b, b"snapshots", scan.snapshotter.encode()))),
+                )
         ns = _sub(v1, NAMESPACE)
         if ns is None:
+            scan.docker_namespace = False
             return
         for raw_name, b in (_sub(ns, b"images") or _EMPTY).items():
             target = b.bucket(b"target") if isinstance(b, Bucket) else None
@@ -354,23 +392,47 @@ def _resolve_images(blobs_dir: Path, scan: ContainerdScan) -> None:
     """Resolve each image's target into its present, non-attestation platform manifests."""
     for name, image in list(scan.images.items()):
         manifests: list[Manifest] = []
+        walk = _Reached()
         try:
-            manifests = _manifests(blobs_dir, scan, image.target, 0)
+            manifests = _manifests(blobs_dir, scan, image.target, 0, walk)
         except (OSError, ValueError, KeyError, TypeError) as e:
             if not isinstance(e, FileNotFoundError):
                 scan.problems.append(
                     Problem(
                         "metadata_unreadable",
-                        f"{CTRD}/{CONTENT}/blobs/sha256/{image.target[7:]}",
+                        f"{scan.base}/{CONTENT}/blobs/sha256/{image.target[7:]}",
                         f"image {name}: {e}",
                     )
                 )
-        scan.images[name] = CtrdImage(image.name, image.target, image.labels, tuple(manifests))
+        scan.images[name] = CtrdImage(
+            image.name,
+            image.target,
+            image.labels,
+            tuple(manifests),
+            tuple(walk.pseudo),
+            frozenset(walk.content),
+        )
 
 
-def _manifests(blobs_dir: Path, scan: ContainerdScan, digest: str, depth: int) -> list[Manifest]:
+@dataclass
+class _Reached:
+    """What a walk from an image's target reached, besides its platform images."""
+
+    content: set[str] = field(default_factory=set)
+    pseudo: list[str] = field(default_factory=list)
+
+
+def _present(scan: ContainerdScan, digest: str) -> bool:
+    return digest in scan.blobs and digest in scan.blob_files
+
+
+def _manifests(
+    blobs_dir: Path, scan: ContainerdScan, digest: str, depth: int, walk: _Reached, pseudo: bool = False
+) -> list[Manifest]:
     if digest not in scan.blob_files or depth > 4:
         return []
+    if _present(scan, digest):
+        walk.content.add(digest)
     doc = _read_json(blobs_dir, digest)
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
@@ -378,16 +440,21 @@ def _manifests(blobs_dir: Path, scan: ContainerdScan, digest: str, depth: int) -
         out: list[Manifest] = []
         for desc in doc["manifests"]:
             annotations = desc.get("annotations") or {}
-            if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
-                continue
-            out.extend(_manifests(blobs_dir, scan, desc["digest"], depth + 1))
+            attestation = annotations.get("vnd.docker.reference.type") == "attestation-manifest"
+            found = _manifests(blobs_dir, scan, desc["digest"], depth + 1, walk, attestation)
+            if not attestation:
+                out.extend(found)
         return out
     config = doc.get("config")
     if not isinstance(config, dict):
         return []
     layers = doc.get("layers") or []
-    if any(not _is_layer(str(x.get("mediaType", ""))) for x in layers):
-        return []  # an attestation or other pseudo image
+    children = [str(config.get("digest")), *(str(x.get("digest")) for x in layers if isinstance(x, dict))]
+    walk.content.update(d for d in children if _present(scan, d))
+    if pseudo or any(not _is_layer(str(x.get("mediaType", ""))) for x in layers):
+        # an attestation or other pseudo image: its blobs only
+        walk.pseudo.extend(d for d in (digest, *children) if _present(scan, d))
+        return []
     if config["digest"] not in scan.blob_files:
         return []
     cfg = _read_json(blobs_dir, config["digest"])

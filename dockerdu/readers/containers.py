@@ -26,6 +26,8 @@ class ContainerRecord:
     log_driver: str
     log_files: tuple[str, ...]
     """Names of log files and dirs inside the container dir (json-file, local, cache)."""
+    image_platform: bool = False
+    """config.v2.json has `ImagePlatform`: written by Docker 28.0 or later."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def _read_container(path: Path, container_id: ContainerID) -> tuple[ContainerRec
         volumes=tuple(sorted(set(volumes))),
         log_driver=log_driver,
         log_files=_log_files(path, container_id),
+        image_platform="ImagePlatform" in config,
     )
     return record, damage
 

@@ -14,7 +14,8 @@ in the JSON report:
 - `problem`: id = name = path, type = problem kind, detail = reason;
 - `other`: id = name, disk;
 - `total`: id = name = a `totals` figure (images … other, root_disk, reclaimable), disk;
-- `reclaimable`: id = name = category, size, disk.
+- `reclaimable`: id = name = category, size, disk;
+- `root`: id = name = the root's path, type = its role (`docker`, `containerd`), disk.
 
 Text is valid UTF-8 (undecodable bytes of a name as `\\xNN`); the csv module quotes what
 needs it, so names with commas, quotes or newlines read back whole.
@@ -81,6 +82,8 @@ def _rows(report: Report) -> Iterator[Row]:
         yield {"kind": "total", "id": name, "name": name, "disk": value}
     for name, r in report.reclaimable.items():
         yield {"kind": "reclaimable", "id": name, "name": name, "size": r.size, "disk": r.disk}
+    for root in report.roots:
+        yield {"kind": "root", "id": root.path, "name": root.path, "type": root.role, "disk": root.disk}
 
 
 def _cell(value: str | int | None) -> str | int:
@@ -89,11 +92,13 @@ def _cell(value: str | int | None) -> str | int:
     return valid_text(value) if isinstance(value, str) else value
 
 
-def render_csv(report: Report) -> str:
-    """The report as CSV text (header first, `\\n` line ends)."""
+def render_csv(report: Report, kinds: frozenset[str] | None = None) -> str:
+    """The report as CSV text (header first, `\\n` line ends); only the rows of `kinds` if given."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in _rows(report):
+        if kinds is not None and row["kind"] not in kinds:
+            continue
         writer.writerow([_cell(row.get(col)) for col in COLUMNS])
     return buf.getvalue()

@@ -10,7 +10,8 @@ from typing import Any
 
 from ..imageinfo import ImageDoc, ImageInfo, LayerInfo
 from ..text import clean, display
-from ..units import human
+from .table import Column, Layout, end, middle, short_ids, start
+from .table import table as fitted_table
 
 INSTRUCTION_WIDTH = 72
 SHARED_NAMES = 3
@@ -60,17 +61,21 @@ def _short(text: str, width: int | None) -> str:
     return text[: width - 1] + "…"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+def _indented(
+    indent: str, columns: Sequence[Column], rows: Sequence[Sequence[str]], layout: Layout
+) -> list[str]:
+    width = None if layout.width is None else max(layout.width - len(indent), 20)
+    return [indent + line for line in fitted_table(columns, rows, width)]
 
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(w) if i in right else v.ljust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
 
-    return [line(headers), *(line(r) for r in rows)]
+def _wrap(text: str, layout: Layout, indent: str = "  ") -> list[str]:
+    """A line of prose at `indent`, wrapped to the width."""
+    import textwrap
+
+    text = display(text)
+    if layout.width is None or len(indent) + len(text) <= layout.width:
+        return [indent + text]
+    return textwrap.wrap(text, layout.width, initial_indent=indent, subsequent_indent=indent + "  ")
 
 
 def _pct(x: float | None) -> str:
@@ -81,7 +86,7 @@ def _pct(x: float | None) -> str:
 def _holders(layer: LayerInfo, most: int | None) -> str:
     parts = list(layer.shared_with)
     if most is not None and len(parts) > most:
-        parts[most:] = [f"+{len(parts) - most} images"]
+        parts[most:] = [f"+{len(parts) - most} more"]
     if layer.containers:
         n = len(layer.containers)
         parts.append(f"{n} container{'s' if n != 1 else ''}")
@@ -90,27 +95,37 @@ def _holders(layer: LayerInfo, most: int | None) -> str:
     return ", ".join(parts) or "-"
 
 
-def _image(info: ImageInfo, no_trunc: bool) -> list[str]:
+def _image(info: ImageInfo, layout: Layout) -> list[str]:
+    no_trunc = layout.width is None
+    size = layout.size
     width = None if no_trunc else INSTRUCTION_WIDTH
-    name = ", ".join(info.tags) or "<none>"
-    lines = [f"{display(name)}  {info.id if no_trunc else info.id[7:19]}  created {info.created or '-'}"]
+    if no_trunc or not info.tags:
+        name = ", ".join(info.tags) or "<none>"
+    else:
+        name = info.tags[0] + (f" (+{len(info.tags) - 1})" if len(info.tags) > 1 else "")
+    rest = f"  {info.id if no_trunc else info.id[7:19]}  created {info.created or '-'}"
+    name = display(name)
+    if layout.width is not None:
+        name = middle(name, max(layout.width - len(rest), 12))
+    lines = [name + rest]
     n = info.containers
-    lines.append(
-        f"  size {human(info.size)} (shared {human(info.shared_size)}, unique {human(info.unique_size)}), "
-        f"disk {human(info.disk)}; {n} container{'s' if n != 1 else ''}"
+    lines += _wrap(
+        f"size {size(info.size)} (shared {size(info.shared_size)}, unique {size(info.unique_size)}), "
+        f"disk {size(info.disk)}; {n} container{'s' if n != 1 else ''}",
+        layout,
     )
-    freed = [layer.index + 1 for layer in info.layers if layer.freed]
+    freed = [f"#{layer.index + 1}" for layer in info.layers if layer.freed]
     parents = len(info.removed_with)
     also = f"; also removes {parents} untagged parent image{'s' if parents != 1 else ''}" if parents else ""
-    which = f" (layers {', '.join(map(str, freed))})" if freed else ""
-    lines.append(
-        f"  removing it alone frees {human(info.free_size)}, disk {human(info.free_disk)}{which}{also}"
+    which = f" (layer{'s' if len(freed) != 1 else ''} {', '.join(freed)})" if freed else ""
+    lines += _wrap(
+        f"removing it alone frees {size(info.free_size)}, disk {size(info.free_disk)}{which}{also}", layout
     )
     rows = [
         [
             str(layer.index + 1),
-            human(layer.size),
-            human(layer.disk),
+            size(layer.size),
+            size(layer.disk),
             "-" if layer.files is None else str(layer.files),
             "yes" if layer.freed else "",
             display(_holders(layer, None if no_trunc else SHARED_NAMES)),
@@ -119,23 +134,27 @@ def _image(info: ImageInfo, no_trunc: bool) -> list[str]:
         for layer in info.layers
     ]
     lines.append("")
-    headers = ["#", "SIZE", "DISK", "FILES", "FREED", "SHARED WITH", "CREATED BY"]
-    lines += ["  " + x for x in _table(headers, rows, {0, 1, 2, 3})]
+    columns = [
+        Column("#", True), Column("SIZE", True), Column("DISK", True), Column("FILES", True), Column("FREED"),
+        Column("SHARED WITH", shrink=end, least=12), Column("CREATED BY", shrink=end, least=16),
+    ]  # fmt: skip
+    lines += _indented("  ", columns, rows, layout)
     w = info.wasted
     lines.append("")
     if w.size is None:
         lines.append("  wasted: unknown (some layer could not be read in full)")
     else:
-        lines.append(
-            f"  wasted {human(w.size)} in {w.files} file{'s' if w.files != 1 else ''} "
-            f"(disk {human(w.disk)}) hidden by later layers; efficiency {_pct(w.efficiency)}"
+        lines += _wrap(
+            f"wasted {size(w.size)} in {w.files} file{'s' if w.files != 1 else ''} "
+            f"(disk {size(w.disk)}) hidden by later layers; efficiency {_pct(w.efficiency)}",
+            layout,
         )
     if w.offenders:
         orows = [
             [
                 display(o.path + ("/" if o.kind == "dir" else "")),
-                human(o.size),
-                human(o.disk),
+                size(o.size),
+                size(o.disk),
                 str(o.files),
                 str(o.written_by + 1),
                 str(o.hidden_by + 1),
@@ -143,34 +162,38 @@ def _image(info: ImageInfo, no_trunc: bool) -> list[str]:
             ]
             for o in w.offenders
         ]
-        lines += [
-            "    " + x
-            for x in _table(
-                ["PATH", "SIZE", "DISK", "FILES", "WRITTEN BY", "HIDDEN BY", "HOW"], orows, {1, 2, 3, 4, 5}
-            )
-        ]
+        ocols = [
+            Column("PATH", shrink=start, least=16), Column("SIZE", True), Column("DISK", True),
+            Column("FILES", True), Column("WRITTEN BY", True), Column("HIDDEN BY", True), Column("HOW"),
+        ]  # fmt: skip
+        lines += _indented("    ", ocols, orows, layout)
     for layer in info.layers:
         if not layer.top:
             continue
         lines.append("")
         lines.append(f"  largest paths in layer {layer.index + 1}:")
         trows = [
-            [human(t.size), human(t.disk), display(t.path + ("/" if t.kind == "dir" else ""))]
+            [size(t.size), size(t.disk), display(t.path + ("/" if t.kind == "dir" else ""))]
             for t in layer.top
         ]
-        lines += ["    " + x for x in _table(["SIZE", "DISK", "PATH"], trows, {0, 1})]
+        tcols = [Column("SIZE", True), Column("DISK", True), Column("PATH", shrink=start, least=16)]
+        lines += _indented("    ", tcols, trows, layout)
     for p in info.problems:
-        lines.append(f"  problem {p.kind}: {display(p.path)}: {display(p.reason)}")
+        problem = f"problem {p.kind}: {p.path}: {p.reason}"
+        lines += _wrap(problem if no_trunc else short_ids(problem), layout)
     return lines
 
 
-def render_image_table(doc: ImageDoc, no_trunc: bool = False) -> str:
-    """Every image in turn, separated by a blank line."""
+def render_image_table(doc: ImageDoc, no_trunc: bool = False, layout: Layout | None = None) -> str:
+    """Every image in turn, separated by a blank line; `layout` (or `no_trunc`) sets the width."""
+    layout = layout or Layout(None if no_trunc else 80, "binary")
     lines: list[str] = []
     for info in doc.images:
         if lines:
             lines.append("")
-        lines += _image(info, no_trunc)
+        lines += _image(info, layout)
     for note in doc.notes:
-        lines.append(f"note: {display(note)}")
+        lines += _wrap(f"note: {note}", layout, "")
+    if layout.width is not None:
+        lines = [end(line, layout.width) for line in lines]
     return "\n".join(lines) + "\n"

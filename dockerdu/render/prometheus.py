@@ -18,6 +18,9 @@ from ..growth import Growth
 from ..report import ImageReport, Report
 from ..text import clean as valid_text
 
+SCHEMA = "dockerdu.metrics/1"
+"""The metric names and labels (README, Prometheus): any rename or change of meaning bumps it."""
+
 Labels = tuple[tuple[str, str], ...]
 Sample = tuple[Labels, float | int | None]
 
@@ -80,7 +83,8 @@ def render_prometheus(report: Report) -> str:
         "dockerdu_info",
         "The Docker root dockerdu scanned, always 1.",
         [((("root", report.root), ("root_source", report.root_source), ("store", report.store),
-           ("shared_size_rule", d.shared_size_rule), ("version", report.version)), 1)],
+           ("shared_size_rule", d.shared_size_rule), ("version", report.version),
+           ("driver", report.driver), ("schema", SCHEMA)), 1)],
     )  # fmt: skip
     out.gauge(
         "dockerdu_report_timestamp_seconds",
@@ -91,6 +95,11 @@ def render_prometheus(report: Report) -> str:
         "dockerdu_daemon_running", "1 if a dockerd was running on the root.", _one(int(d.daemon_running))
     )
     out.gauge("dockerdu_root_disk_bytes", "Allocated bytes under the root, as du -sx -B1.", _one(t.root_disk))
+    out.gauge(
+        "dockerdu_root_path_disk_bytes",
+        "Allocated bytes under each root walked (Docker's, and a system containerd's), as du -sx -B1 of it.",
+        [((("path", r.path), ("role", r.role)), r.disk) for r in report.roots if r.disk is not None],
+    )
     categories = (
         "images", "image_content", "containers", "logs", "volumes",
         "build_cache", "orphans", "metadata", "other",

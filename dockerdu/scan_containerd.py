@@ -1,0 +1,119 @@
+"""The containerd store's read and join, with its data in a managed or a system containerd's root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .ctrdroot import ContainerdRoot, has_metadata, running_containerds
+from .index import Index
+from .index_containerd import SnapshotUsage, build_containerd_index
+from .locate import Location, Store, _resolve
+from .model import Problem
+from .readers.buildkit import read_build_cache
+from .readers.containerd import CTRD, ContainerdScan, read_containerd
+from .readers.containers import read_containers
+from .readers.volumes import read_volumes
+from .roots import separate_root
+
+
+def read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdScan:
+    """The containerd store's records, or an unreadable scan naming what is missing."""
+
+    if where.managed:
+        return read_containerd(root, store.driver)
+    if where.path is None or not has_metadata(where.path):
+        missing = (
+            "its root was not found"
+            if where.path is None
+            else f"{where.path} holds no containerd metadata (io.containerd.metadata.v1.bolt/meta.db)"
+        )
+        scan = ContainerdScan(store.driver, CTRD if where.path is None else str(where.path))
+        scan.readable = False
+        scan.problems.append(
+            Problem(
+                "containerd_root_missing",
+                str(where.path) if where.path is not None else "containers",
+                f"the containers use the containerd image store ({store.driver}) but {missing}: "
+                "images, writable layers and build cache are unknown and no container, volume or "
+                "cache is called an orphan; pass --containerd-root with containerd's root "
+                "(e.g. /var/lib/containerd)",
+            )
+        )
+        return scan
+    scan = read_containerd(root, store.driver, separate_root(root, where) or _inside(root, where.path))
+    if not scan.docker_namespace and _entries(root / "containers"):
+        # Another containerd's root (a kubelet's only?): nothing in it can prove a Docker orphan.
+        scan.readable = False
+        scan.problems.append(
+            Problem(
+                "containerd_root_missing",
+                str(where.path),
+                f"{where.path} holds no Docker namespace (moby) while the containers use the containerd "
+                "image store: not the containerd this Docker used? No image, writable-layer or "
+                "build-cache figure, no orphan claimed; pass --containerd-root with the right root",
+            )
+        )
+    return scan
+
+
+def _entries(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _inside(root: Path, path: Path) -> str:
+    return os.path.relpath(path, root)
+
+
+def containerd_running(where: ContainerdRoot) -> bool:
+    """Whether a containerd runs on a system containerd's root: its other clients (a kubelet)
+    may be pulling or unpacking, so what changed lately is in flight, never an orphan."""
+    if where.managed or where.path is None:
+        return False
+    return any(_resolve(c.root) == _resolve(where.path) for c in running_containerds())
+
+
+def containerd_index(location: Location, store: Store, now: float, where: ContainerdRoot) -> Index:
+    """Read and join a containerd-store root: Docker's root and the containerd root `where`."""
+    root = location.root
+    containers = read_containers(root / "containers")
+    volumes = read_volumes(root / "volumes")
+    ctrd = read_store(root, store, where)
+    ctrd_live = containerd_running(where)
+    sizes = SnapshotUsage(str(root), ctrd)
+    buildkit = read_build_cache(root / "buildkit" / f"containerd-{store.driver}", (), sizes)
+    try:
+        top = tuple(sorted(os.listdir(root)))
+    except OSError:
+        top = ()
+    index = build_containerd_index(
+        str(root),
+        ctrd,
+        containers,
+        volumes,
+        buildkit,
+        top_entries=top,
+        engine_id=os.path.lexists(root / "engine-id"),
+        unused_paths=store.unused,
+        now=now,
+        daemon_running=location.daemon is not None or ctrd_live,
+        sizes=sizes,
+    )
+    index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]
+    index.containerd_root = where
+    if ctrd_live and location.daemon is None:
+        index.notes.append(
+            f"containerd was running on {where.path} during the scan: anything of its store changed "
+            "in the last hour and referenced by nothing is reported as in flight"
+        )
+    index.namespaces = ctrd.namespaces
+    if not ctrd.readable and not where.managed:
+        index.incomplete |= {
+            "images", "containers.rw_size", "docker.layers_size", "build_cache",
+            "reclaimable.images", "reclaimable.containers", "reclaimable.build_cache",
+        }  # fmt: skip
+        index.incomplete |= {f"containers:{cid}" for cid in containers.containers}
+    return index
