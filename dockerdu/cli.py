@@ -616,12 +616,12 @@ def prune(
         except ValueError as e:
             raise UsageError(str(e)) from None
         location = _located(root)
-        pr.detect(location)
         if yes:
             why = pr.in_use(location.root)
             if why is not None:
                 raise InUse(why)
         report = build_report(location, _options(False, cache_dir, no_cache, jobs, quiet))
+        pr.check_store(report)
         plan = pr.make_plan(report, kinds, age, min_size)
         outcome = None
         if yes:

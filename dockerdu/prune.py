@@ -30,7 +30,7 @@ from .errors import InUse, UsageError
 from .fs import safe
 from .fsread import ReadError, read_text
 from .index import Index
-from .locate import Location, detect_store, running_daemons
+from .locate import Location, running_daemons
 from .model import NEVER, ORPHAN_KINDS
 from .report import OrphanReport, Report
 
@@ -571,12 +571,10 @@ def plan_doc(plan: Plan, outcome: Outcome | None, dry_run: bool) -> dict[str, ob
     }
 
 
-def detect(location: Location) -> str:
-    """The store prune acts on; refuse a containerd store whose containerd data is not under the root."""
-    store = detect_store(location.root)
-    if store.store == "containerd" and not (location.root / "containerd" / "daemon").is_dir():
+def check_store(report: Report) -> None:
+    """Refuse a containerd-store root whose containerd root was not read: nothing there is proven."""
+    if report.store == "containerd" and report.containerd_root is None:
         raise UsageError(
-            f"{location.root} uses the containerd image store with containerd's data elsewhere; "
-            "dockerdu prune acts only where it read every reference"
+            f"{report.root} uses the containerd image store and its containerd root was not found "
+            "or not read; dockerdu prune acts only where it read every reference"
         )
-    return store.store

@@ -256,3 +256,14 @@ def test_a_parent_swapped_for_a_symlink_removes_nothing_elsewhere(
     assert done["left"] and "symlink" in str(done["left"])
     assert _tree_state(canary) == state
     assert tmp.is_symlink()
+
+
+def test_a_containerd_store_whose_containerd_root_was_not_read_is_refused(planted: RootBuilder) -> None:
+    import dataclasses
+
+    from dockerdu.errors import UsageError
+
+    report = dataclasses.replace(scan(planted.root), store="containerd", containerd_root=None)
+    with pytest.raises(UsageError, match="containerd root was not found or not read"):
+        pr.check_store(report)
+    pr.check_store(dataclasses.replace(report, containerd_root=str(planted.root / "containerd/daemon")))
