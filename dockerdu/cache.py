@@ -6,6 +6,12 @@ its `diff/`. A layer removed and re-created, or touched by anything, gets a new
 inode or ctime and is walked again. The file is JSON, written atomically, and
 thrown away whole if it is corrupt, of another schema, or of another root.
 Writable layers, volumes, logs and orphans are never cached.
+
+A layer is cached only once it has settled: the newest ctime of any inode in it
+older than the kernel's writeback window. Until its dirty pages are written back,
+a file system may still allocate blocks for a file (delayed allocation, an extent
+block of ext4), changing st_blocks but neither ctime nor mtime: a layer cached
+before that would be served short of `du` ever after.
 """
 
 from __future__ import annotations
@@ -14,14 +20,40 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .measure import AreaSize, Tally, Task, TaskCache, TaskResult
 
-SCHEMA = 1
+SCHEMA = 2
+"""2: entries hold the layer's newest ctime; entries of 1 may predate writeback."""
+SETTLE_MARGIN = 120.0
+"""Seconds past the writeback window, for a flusher running late under load."""
+SETTLE_FALLBACK = 900.0
+"""Seconds to wait when the window cannot be read, or writeback is not periodic."""
+
+
+def settle_seconds() -> float:
+    """How long after its newest change a layer may still change on disk, in seconds.
+
+    `$DOCKERDU_SETTLE_SECONDS` if set; else the kernel's writeback window: dirty
+    data older than `vm.dirty_expire_centisecs` is written back when the flusher
+    next wakes (every `vm.dirty_writeback_centisecs`), plus SETTLE_MARGIN.
+    """
+    override = os.environ.get("DOCKERDU_SETTLE_SECONDS")
+    if override:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(override))
+    try:
+        expire = int(Path("/proc/sys/vm/dirty_expire_centisecs").read_text())
+        interval = int(Path("/proc/sys/vm/dirty_writeback_centisecs").read_text())
+    except (OSError, ValueError):
+        return SETTLE_FALLBACK
+    if expire < 0 or interval <= 0:  # 0: no periodic writeback, dirty pages wait for pressure
+        return SETTLE_FALLBACK
+    return (expire + interval) / 100 + SETTLE_MARGIN
 
 
 def default_cache_dir() -> Path:
@@ -46,8 +78,17 @@ def _fingerprint(path: str) -> list[int] | None:
 class LayerCache(TaskCache):
     """Walk results of image-layer dirs under one root, kept in one JSON file."""
 
-    def __init__(self, directory: Path, root: str, layers: Mapping[str, str]) -> None:
-        """`layers` maps each cacheable dir (root-relative `overlay2/<cache-id>`) to its cache ID."""
+    def __init__(
+        self, directory: Path, root: str, layers: Mapping[str, str], settled_before: float | None = None
+    ) -> None:
+        """`layers` maps each cacheable dir (root-relative `overlay2/<cache-id>`) to its cache ID.
+
+        Only layers whose newest ctime is before `settled_before` (seconds since the
+        epoch; default: now less settle_seconds()) are cached or served from the cache.
+        """
+        if settled_before is None:
+            settled_before = time.time() - settle_seconds()
+        self.settled_before_ns = int(settled_before * 1e9)
         self.root = root
         self.layers = layers
         self.path = directory / f"layers-{hashlib.sha256(root.encode()).hexdigest()[:16]}.json"
@@ -86,12 +127,16 @@ class LayerCache(TaskCache):
         entry = self.entries.get(cache_id)
         if entry is None or entry.get("fp") != _fingerprint(task.path):
             return None
+        newest = entry.get("newest")
+        if not isinstance(newest, int) or newest >= self.settled_before_ns:
+            return None
         try:
             result = TaskResult(
                 tallies={task.owner: Tally(int(entry["disk"]), int(entry["inodes"]))},
                 areas={f"layer:{cache_id}": AreaSize(int(entry["size"]), int(entry["files"]))},
                 links={int(i): (int(b), task.owner) for i, b in entry["links"]},
                 entries=int(entry["entries"]),
+                newest=newest,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -99,11 +144,17 @@ class LayerCache(TaskCache):
         self.hits += 1
         return result
 
+    def complete(self) -> bool:
+        """Whether every layer has an entry (each still to be proven current by lookup)."""
+        return all(cache_id in self.entries for cache_id in self.layers.values())
+
     def store(self, task: Task, result: TaskResult) -> None:
-        """Remember a layer dir's walk, unless anything about it was incomplete."""
+        """Remember a layer dir's walk, unless anything about it was incomplete or it has not settled."""
         cache_id = self.layers.get(task.rel)
+        if cache_id is None or result.newest >= self.settled_before_ns:
+            return
         fp = _fingerprint(task.path)
-        if cache_id is None or fp is None or result.problems or set(result.tallies) != {task.owner}:
+        if fp is None or result.problems or set(result.tallies) != {task.owner}:
             return
         tally = result.tallies[task.owner]
         area = result.areas.get(f"layer:{cache_id}", AreaSize())
@@ -116,6 +167,7 @@ class LayerCache(TaskCache):
             "size": area.size,
             "files": area.files,
             "entries": result.entries,
+            "newest": result.newest,
             "links": [[i, b] for i, (b, _) in result.links.items()],
         }
 
@@ -125,6 +177,8 @@ class LayerCache(TaskCache):
             return
         doc = {"schema": SCHEMA, "root": self.root, "root_id": self._root_id, "layers": self.used}
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        import tempfile  # here: most runs find the cache current and write nothing
+
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".layers-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as f:

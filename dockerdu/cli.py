@@ -50,6 +50,17 @@ class OutputFormat(str, enum.Enum):
     json = "json"
     prometheus = "prometheus"
     csv = "csv"
+    html = "html"
+
+
+class OrphansFormat(str, enum.Enum):
+    """What `dockerdu orphans --format` accepts: the report's formats but the page (whose
+    treemap and tables hold the orphans beside everything else)."""
+
+    table = "table"
+    json = "json"
+    prometheus = "prometheus"
+    csv = "csv"
 
 
 class ImageFormat(str, enum.Enum):
@@ -277,14 +288,18 @@ def _options(
     containerd_root: Path | None = None,
 ) -> Options:
     from .cache import default_cache_dir
-    from .progress import progress_for
     from .scan import Options
 
+    progress = None
+    if not quiet:  # imported only then: it brings humanize
+        from .progress import progress_for
+
+        progress = progress_for(sys.stderr)
     return Options(
         quick=quick,
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
         jobs=jobs,
-        progress=None if quiet else progress_for(sys.stderr),
+        progress=progress,
         containerd_root=containerd_root,
     )
 
@@ -315,10 +330,18 @@ def _emit(
     *,
     orphans_only: bool = False,
     layout: Layout | None = None,
+    history: Path | None = None,
 ) -> None:
     from .output import render, write_output
 
-    write_output(render(report, fmt.value, growth, orphans_only=orphans_only, layout=layout), output)
+    text = render(report, fmt.value, growth, orphans_only=orphans_only, layout=layout, history=history)
+    write_output(text, output)
+
+
+def _history_file(path: Path | None) -> Path:
+    from .history import default_path
+
+    return path or default_path()
 
 
 @app.command()
@@ -357,15 +380,13 @@ def report(
 
             growth = growth_since(history, report)
         if since and growth is None:
-            from .history import default_path
-
-            where = display(str(history or default_path()))
+            where = display(str(_history_file(history)))
             typer.echo(
                 f"dockerdu: no previous audit of {display(report.root)} in {where}"
                 "; `dockerdu audit` records one (run it from cron or a timer)",
                 err=True,
             )
-        _emit(report, fmt, growth, output, layout=layout)
+        _emit(report, fmt, growth, output, layout=layout, history=_history_file(history) if since else None)
         return ExitCode.OK
 
     _run(debug, work)
@@ -374,7 +395,9 @@ def report(
 @app.command()
 def orphans(
     root: RootOption = None,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: Annotated[
+        OrphansFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OrphansFormat.table,
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     jobs: JobsOption = 0,
@@ -393,7 +416,8 @@ def orphans(
 
         layout = _layout(no_trunc, binary, raw_bytes, False, output)
         options = _options(False, cache_dir, no_cache, jobs, quiet, containerd_root)
-        _emit(build_report(_located(root), options), fmt, output=output, orphans_only=True, layout=layout)
+        report = build_report(_located(root), options)
+        _emit(report, OutputFormat(fmt.value), output=output, orphans_only=True, layout=layout)
         return ExitCode.OK
 
     _run(debug, work)
@@ -537,7 +561,7 @@ def audit(
         }  # fmt: skip
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:
-            _emit(result.report, fmt, result.growth, output)
+            _emit(result.report, fmt, result.growth, output, history=result.settings.history)
         echo_lines(audit_lines(result, verbose), message_stream(fmt and fmt.value, output))
         return ExitCode.THRESHOLD_EXCEEDED if result.breached else ExitCode.OK
 
@@ -648,4 +672,21 @@ def prune(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    _app_for(sys.argv[1:])()
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """`app` with only the command that `args` name, when they name one.
+
+    typer builds every command's options from its signature at each start, which
+    costs a short run more than its work; the others are needed only for the
+    top-level help and a mistyped command's message.
+    """
+    import copy
+
+    for info in app.registered_commands:
+        if info.callback is not None and args[:1] == [info.name or info.callback.__name__.replace("_", "-")]:
+            one = copy.copy(app)
+            one.registered_commands = [info]
+            return one
+    return app

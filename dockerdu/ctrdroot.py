@@ -16,14 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
-from .locate import DAEMON_JSON, Daemon, _flag, _resolve
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from .locate import DAEMON_JSON, Daemon, _flag, _resolve, cmdline_of, processes
 
 MANAGED = "containerd/daemon"
 META_DB = "io.containerd.metadata.v1.bolt/meta.db"
@@ -53,6 +46,12 @@ class Containerd:
 
 
 def _config(path: Path) -> dict[str, object]:
+    # Imported here: only a containerd-store root reads containerd's config.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+
     try:
         doc = tomllib.loads(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError):
@@ -77,25 +76,18 @@ def containerd_of(cmdline: list[str]) -> tuple[str, Path]:
 def running_containerds() -> list[Containerd]:
     """Every running containerd with its socket and root."""
     found: list[Containerd] = []
-    for proc in psutil.process_iter(["name"]):
-        if proc.info.get("name") != "containerd":
-            continue
-        try:
-            cmdline = proc.cmdline()
-        except psutil.Error:
-            continue
+    for pid, cmdline in processes("containerd"):
         address, root = containerd_of(cmdline)
-        found.append(Containerd(proc.pid, address, root))
-    return sorted(found, key=lambda c: c.pid)
+        found.append(Containerd(pid, address, root))
+    return found
 
 
 def _daemon_socket(daemon: Daemon | None) -> str | None:
     """The containerd socket a running dockerd uses: `--containerd`, daemon.json's `containerd`."""
     if daemon is None:
         return None
-    try:
-        cmdline = psutil.Process(daemon.pid).cmdline()
-    except psutil.Error:
+    cmdline = cmdline_of(daemon.pid)
+    if cmdline is None:
         return None
     flag = _flag(cmdline, ("--containerd",))
     if flag:
@@ -173,9 +165,8 @@ def daemon_json_of(root: Path, daemon: Daemon | None) -> Path | None:
     """The daemon.json that configures the dockerd of `root`: the running one's `--config-file`
     (or the default), else /etc/docker/daemon.json when `root` is the data root it names."""
     if daemon is not None:
-        try:
-            cmdline = psutil.Process(daemon.pid).cmdline()
-        except psutil.Error:
+        cmdline = cmdline_of(daemon.pid)
+        if cmdline is None:
             return DAEMON_JSON
         config = _flag(cmdline, ("--config-file",))
         return Path(config) if config else DAEMON_JSON

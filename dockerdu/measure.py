@@ -32,17 +32,18 @@ from .index import METADATA, Mark, Owner
 from .model import Problem
 
 ScanResult = tuple[
-    int, int, int, int, int, list[tuple[str, int]], list[tuple[int, int, int]], list[tuple[str, int]]
+    int, int, int, int, int, list[tuple[str, int]], list[tuple[int, int, int]], list[tuple[str, int]], int
 ]
 
 
-def scan_dir_py(fd: int, dev: int) -> ScanResult:
+def scan_dir_py(fd: int, dev: int, depth: int = 0) -> ScanResult:
     """dockerdu._walkdir.scan in Python, for an install built without a C compiler.
 
-    (blocks, inodes, files, size, entries, dirs, multi, errors) of the dir open as `fd`;
-    see dockerdu/_walkdir.c for what each holds.
+    (blocks, inodes, files, size, entries, dirs, multi, errors, newest) of the dir open as `fd`;
+    see dockerdu/_walkdir.c for what each holds. It walks no subdir (whatever `depth`):
+    every one is in `dirs`, for the caller to walk.
     """
-    blocks = inodes = files = size = entries = 0
+    blocks = inodes = files = size = entries = newest = 0
     dirs: list[tuple[str, int]] = []
     multi: list[tuple[int, int, int]] = []
     errors: list[tuple[str, int]] = []
@@ -58,6 +59,8 @@ def scan_dir_py(fd: int, dev: int) -> ScanResult:
             if st.st_dev != dev:
                 continue
             entries += 1
+            if st.st_ctime_ns > newest:
+                newest = st.st_ctime_ns
             if st.st_mode & S_IFMT == S_IFDIR:
                 blocks += st.st_blocks
                 inodes += 1
@@ -69,10 +72,10 @@ def scan_dir_py(fd: int, dev: int) -> ScanResult:
                 inodes += 1
                 files += 1
                 size += st.st_size
-    return blocks, inodes, files, size, entries, dirs, multi, errors
+    return blocks, inodes, files, size, entries, dirs, multi, errors, newest
 
 
-_scan_dir: Callable[[int, int], ScanResult]
+_scan_dir: Callable[[int, int, int], ScanResult]
 try:
     from ._walkdir import scan as _scan_dir
 except ImportError:  # built without a C compiler: the same walk, in Python
@@ -81,6 +84,8 @@ except ImportError:  # built without a C compiler: the same walk, in Python
 S_IFMT = 0o170000  # the file-type bits of st_mode
 S_IFDIR = stat.S_IFDIR
 BLOCK = 512  # st_blocks unit on Linux, whatever the file system's block size
+SCAN_DEPTH = 64
+"""Levels below a dir that one _scan_dir call walks (the C scan; the Python one walks none)."""
 # Below this many split-off dirs a pool costs more than it saves.
 MIN_TASKS_FOR_POOL = 8
 
@@ -112,6 +117,8 @@ class TaskResult:
     """inode -> (allocated bytes, owner at first sighting), in sighting order."""
     problems: list[Problem] = field(default_factory=list)
     entries: int = 0
+    newest: int = 0
+    """The latest st_ctime (ns) of any inode walked: when its contents last changed."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,10 @@ class TaskCache:
     def store(self, task: Task, result: TaskResult) -> None:  # pragma: no cover - interface
         """Remember `result` for `task` if it may be."""
 
+    def complete(self) -> bool:  # pragma: no cover - interface
+        """Whether it holds an entry for every dir it may answer (most likely all hits)."""
+        return False
+
 
 @dataclass(frozen=True)
 class _Context:
@@ -170,8 +181,9 @@ class _Context:
 # container could redirect: O_NOFOLLOW refuses a dir swapped for a symlink, and the
 # fstat that follows must match what the parent's listing showed. A path relative to
 # its anchor stays below PATH_MAX however deep the tree: past this many bytes a dir
-# becomes the anchor of its children.
-_ANCHOR_AT = 3800
+# becomes the anchor of its children. The C scan hands back paths of up to 1024 bytes,
+# which are opened through the dir it was given.
+_ANCHOR_AT = 2800
 
 
 def open_listed(name: str, dir_fd: int | None, want: tuple[int, int]) -> int | None:
@@ -355,6 +367,7 @@ def _walk(
         top = os.fstat(top_fd)
         if top.st_dev != dev or (task.identity is not None and (top.st_dev, top.st_ino) != task.identity):
             return res
+        newest = top.st_ctime_ns
         top_tally = tally_of(task.owner)
         top_tally.disk += top.st_blocks * BLOCK
         top_tally.inodes += 1
@@ -387,10 +400,15 @@ def _walk(
                     continue  # replaced since it was listed
                 look = rel is not None and rel in parents
                 if not look and skip is None:
-                    # Most dirs: one owner and one area for every entry. _scan_dir lists and
-                    # stats them (in C when built) and hands back only sums and exceptions.
-                    blocks, inodes, files, size, n, dirs, multi, errors = _scan_dir(fd, dev)
+                    # Most dirs: one owner and one area for every entry below. _scan_dir lists
+                    # and stats them (in C when built: the whole subtree within reach) and
+                    # hands back only sums and exceptions.
+                    blocks, inodes, files, size, n, dirs, multi, errors, changed = _scan_dir(
+                        fd, dev, SCAN_DEPTH
+                    )
                     count += n
+                    if changed > newest:
+                        newest = changed
                     tally.disk += blocks * BLOCK
                     tally.inodes += inodes
                     if area is not None:
@@ -432,6 +450,8 @@ def _walk(
                                     k = mark.size_key
                                     a = area_of(k)
                         count += 1
+                        if st.st_ctime_ns > newest:
+                            newest = st.st_ctime_ns
                         if s_isdir(st.st_mode):
                             identity = (st.st_dev, st.st_ino)
                             if split is not None and child_rel is not None:
@@ -458,6 +478,7 @@ def _walk(
                     os.close(fd)
                 release(anchor)
         res.entries = count
+        res.newest = newest
         return res
     finally:
         for anchor in anchors:
@@ -542,18 +563,9 @@ def measure(
     top = os.stat(root)
     ctx = _Context(root, top.st_dev, mount_points(root))
     tasks: list[Task] = []
+    results: list[TaskResult | None] = []
+    pending: list[int] = []
     skipped: set[Owner] = set()
-
-    def split(task: Task) -> bool:
-        parent = task.rel.rsplit("/", 1)[0] if "/" in task.rel else ""
-        if parent not in split_parents:
-            return False
-        if skip_owner is not None and skip_owner(task.owner):
-            skipped.add(task.owner)
-            return True
-        tasks.append(dataclasses.replace(task, marks=_sub_marks(task.rel, marks)))
-        return True
-
     walked = [0, 0]
 
     def advance(res: TaskResult) -> TaskResult:
@@ -563,36 +575,64 @@ def measure(
             progress(walked[0], walked[1])
         return res
 
-    try:
-        main = advance(_walk(Task(root, "", METADATA, None, dict(marks), parents), ctx, split))
-        results: list[TaskResult | None] = [None] * len(tasks)
-        pending: list[int] = []
-        for i, task in enumerate(tasks):
-            hit = cache.lookup(task) if cache is not None else None
-            if hit is not None:
-                results[i] = advance(hit)
-            else:
-                pending.append(i)
-        if jobs > 1 and len(pending) >= MIN_TASKS_FOR_POOL:
-            # Imported here: a small root never pays for starting a pool.
-            from multiprocessing import get_context
+    # Both cores busy from the start: with enough tasks in sight, the walkers start
+    # before the walk of the root, and each task goes to them as soon as it is split off.
+    # Only a walk of image layers pays for them: writable layers and volumes alone (a
+    # cached or quick run) are walked faster in this process than a pool starts.
+    pool = None
+    running: dict[int, Any] = {}
+    if (
+        jobs > 1
+        and (cache is None or not cache.complete())
+        and skip_owner is None
+        and _expected_tasks(marks, split_parents) >= MIN_TASKS_FOR_POOL
+    ):
+        pool = _start_pool(jobs)
 
-            pool = get_context("fork").Pool(jobs)
-            try:
-                running = [(i, pool.apply_async(_run_task, (tasks[i], ctx))) for i in pending]
-                for i, result in running:
-                    results[i] = advance(result.get())
-                pool.close()
-            except BaseException:
-                # An error, Ctrl-C or an audit's --timeout: stop the walkers now, queued
-                # tasks included, instead of waiting for them.
-                pool.terminate()
-                raise
-            finally:
-                pool.join()
-        else:
+    def split(task: Task) -> bool:
+        parent = task.rel.rsplit("/", 1)[0] if "/" in task.rel else ""
+        if parent not in split_parents:
+            return False
+        if skip_owner is not None and skip_owner(task.owner):
+            skipped.add(task.owner)
+            return True
+        task = dataclasses.replace(task, marks=_sub_marks(task.rel, marks))
+        hit = cache.lookup(task) if cache is not None else None
+        tasks.append(task)
+        results.append(hit)
+        if hit is None:
+            pending.append(len(tasks) - 1)
+            if pool is not None:
+                running[len(tasks) - 1] = pool.apply_async(_run_task, (task, ctx))
+        return True
+
+    try:
+        try:
+            main = advance(_walk(Task(root, "", METADATA, None, dict(marks), parents), ctx, split))
+            for hit in results:
+                if hit is not None:
+                    advance(hit)
+            if (
+                pool is None
+                and jobs > 1
+                and len(pending) >= MIN_TASKS_FOR_POOL
+                and any(tasks[i].owner.category == "images" for i in pending)
+            ):
+                pool = _start_pool(jobs)
+                running = {i: pool.apply_async(_run_task, (tasks[i], ctx)) for i in pending}
             for i in pending:
-                results[i] = advance(_walk(tasks[i], ctx))
+                results[i] = advance(running[i].get() if pool is not None else _walk(tasks[i], ctx))
+            if pool is not None:
+                pool.close()
+        except BaseException:
+            # An error, Ctrl-C or an audit's --timeout: stop the walkers now, queued
+            # tasks included, instead of waiting for them.
+            if pool is not None:
+                pool.terminate()
+            raise
+        finally:
+            if pool is not None:
+                pool.join()
     finally:
         if progress is not None:
             progress(-1, -1)  # the walk is over
@@ -600,6 +640,18 @@ def measure(
         for i in pending:
             cache.store(tasks[i], results[i])  # type: ignore[arg-type]
     return _merge([main, *(r for r in results if r is not None)], frozenset(skipped))
+
+
+def _expected_tasks(marks: Mapping[str, Mark], split_parents: frozenset[str]) -> int:
+    """How many dirs the index knows directly below the split parents: tasks to come."""
+    return sum(1 for rel in marks if "/" in rel and rel.rsplit("/", 1)[0] in split_parents)
+
+
+def _start_pool(jobs: int) -> Any:
+    # Imported here: a small root never pays for starting a pool.
+    from multiprocessing import get_context
+
+    return get_context("fork").Pool(jobs)
 
 
 def _run_task(task: Task, ctx: _Context) -> TaskResult:

@@ -6,6 +6,8 @@ of a short run is a large part of its time.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +16,7 @@ from .errors import HistoryError, UsageError
 
 if TYPE_CHECKING:
     from .growth import Growth
+    from .history import Snapshot
     from .render.table import Layout
     from .report import Report
 
@@ -25,15 +28,21 @@ def render(
     *,
     orphans_only: bool = False,
     layout: Layout | None = None,
+    history: Path | None = None,
 ) -> str:
-    """`report` in format `fmt` (table, json, prometheus, csv), with `growth` where one is given.
+    """`report` in format `fmt` (table, json, prometheus, csv, html), with `growth` where one is given.
 
     Table: the whole report, or only its orphans and problems; then a growth section.
     JSON: a `growth` object; Prometheus: the `dockerdu_growth_*` gauges; CSV (one row
-    per object) has no place for growth. `orphans_only` keeps, in every format, the
-    orphans and problems and what says where they come from. `layout`: the table's
-    width and units.
+    per object) has no place for growth. HTML: the growth, and a chart of the audits of
+    the root recorded in `history` (the history file), this report last. `orphans_only`
+    keeps, in every format, the orphans and problems and what says where they come from.
+    `layout`: the table's width and units.
     """
+    if fmt == "html":
+        from .render.html import render_html
+
+        return render_html(report, growth, _audits(history, report) if history is not None else ())
     if fmt == "json":
         import json
 
@@ -93,8 +102,20 @@ def _families(text: str, names: tuple[str, ...]) -> str:
     return "".join(out)
 
 
+def _audits(path: Path, report: Report) -> list[Snapshot]:
+    """The audits of `report`'s root in the history at `path`, then `report` if not recorded yet."""
+    from .history import Snapshot, entries
+    from .text import clean
+
+    now = Snapshot.of(report)
+    found = [s for s in entries(path) if s.root == clean(report.root)]
+    # An audit has recorded this report already: its line is the last one.
+    return found if found and found[-1] == now else [*found, now]
+
+
 def write_output(text: str, output: Path | None) -> None:
-    """To stdout, or to `output` atomically (temp file in the same directory, then rename)."""
+    """To stdout, or to `output`: a file atomically (temp file in the same dir, then rename),
+    anything else (a device, a FIFO) by writing into it."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -106,8 +127,21 @@ def write_output(text: str, output: Path | None) -> None:
         raise UsageError(
             f"--output: cannot write {output}: {output.parent} is not a directory (dockerdu makes no dirs)"
         )
+    data = text.encode("utf-8")
     try:
-        replace_file(output, text.encode("utf-8"))
+        special = not stat.S_ISREG(os.stat(output).st_mode)
+    except OSError:
+        special = False  # not there yet: made by the rename
+    if special:
+        # /dev/null, /dev/stdout, a FIFO: written into, never replaced by a regular file.
+        try:
+            with open(output, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise UsageError(f"--output: cannot write {output}: {e.strerror}") from None
+        return
+    try:
+        replace_file(output, data)
     except HistoryError as e:
         raise UsageError(str(e)) from None
 

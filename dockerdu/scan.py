@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from . import __version__
 from . import index as index_module
 from .account import account
@@ -19,7 +17,6 @@ from .index import IN_FLIGHT, LAYER_ROOTS, METADATA, NAIVE_DIFF_DRIVERS, Index, 
 from .locate import Location, Store, containerd_in_use, containerd_store, detect_store, graph_drivers
 from .measure import Progress, measure
 from .model import Orphan, Problem
-from .naivediff import naive_diff_size
 from .readers.buildkit import read_build_cache
 from .readers.containers import read_containers
 from .readers.imagedb import read_imagedb, read_references
@@ -210,6 +207,8 @@ def _read_naive_rw_sizes(index: Index, scans: Scans, root: Path) -> None:
     A container whose writable dir, `lower` file or lower layers cannot be read keeps
     rw_size null (with a note when a dir could not be read).
     """
+    from .naivediff import naive_diff_size  # here: most roots are on overlay2
+
     overlay = index.driver != "vfs"  # overlay and fuse-overlayfs: an upper dir over lowers
     for cid, view in index.containers.items():
         dirs = _naive_diff_dirs(index, scans, view.mount, root) if view.mount is not None else None
@@ -288,12 +287,16 @@ def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None
 
 
 def filesystem_of(root: Path) -> FileSystem | None:
-    """Size and fullness of the file system holding `root`."""
+    """Size and fullness of the file system holding `root`, as `df` (and psutil.disk_usage) tell it."""
     try:
-        u = psutil.disk_usage(str(root))
+        st = os.statvfs(root)
     except OSError:
         return None
-    return FileSystem(total=u.total, used=u.used, free=u.free, percent=u.percent)
+    total = st.f_blocks * st.f_frsize
+    used = total - st.f_bfree * st.f_frsize
+    free = st.f_bavail * st.f_frsize  # what an unprivileged user may still write
+    percent = round(used / (used + free) * 100, 1) if used + free else 0.0
+    return FileSystem(total=total, used=used, free=free, percent=percent)
 
 
 def build_report(location: Location, options: Options | None = None) -> Report:

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,27 @@ def test_output_to_a_missing_directory_is_a_usage_error(builder: RootBuilder, tm
     )
     assert result.exit_code == ExitCode.USAGE
     assert "cannot" in result.stderr and "x.prom" not in os.listdir(tmp_path)
+
+
+def test_output_to_a_fifo_or_device_writes_into_it(builder: RootBuilder, tmp_path: Path) -> None:
+    """`-o /dev/null` or `-o FIFO` writes into the file; a rename would replace the device."""
+    root = _root(builder)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    args = ["report", "--root", str(root), "-f", "json", "--no-cache", "-o"]
+    result = runner.invoke(app, [*args, str(fifo)])
+    reader.join(timeout=60)
+    assert result.exit_code == ExitCode.OK, result.output
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and json.loads(got[0])["tool"] == "dockerdu"
+    if os.geteuid() == 0:  # a null device of its own, as /dev/null is
+        null = tmp_path / "null"
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        assert runner.invoke(app, [*args, str(null)]).exit_code == ExitCode.OK
+        assert stat.S_ISCHR(null.lstat().st_mode)
+        assert set(os.listdir(tmp_path)) == {"fifo", "null", "docker"}  # no temp file beside them
 
 
 def _csv_rows(text: str) -> list[dict[str, str]]:

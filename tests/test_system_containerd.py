@@ -224,7 +224,7 @@ def test_given_containerd_root_in_json_and_table(host: Host, tmp_path: Path) -> 
     ]
     assert doc["totals"]["root_disk"] == sum(r["disk"] for r in doc["roots"])
     assert {(o["kind"], o["path"]) for o in doc["orphans"]} == host.planted | _temporary_leases(host)
-    table = runner.invoke(app, [*args, "--no-cache"], catch_exceptions=False)
+    table = runner.invoke(app, [*args, "--no-cache", "--no-trunc"], catch_exceptions=False)
     assert table.exit_code == 0
     assert f"containerd   {host.ctrd_root}  (root; --containerd-root; " in table.stdout
 

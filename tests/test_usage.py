@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -99,6 +100,10 @@ def shared_tmp() -> Iterator[Path]:
 
 
 def _as_nobody(args: list[str]) -> tuple[int, str, str]:
+    # The commands import their modules when they run; nobody may not read this Python's
+    # site-packages (psutil, humanize), so every module a command may need is loaded first.
+    for module in ("audit", "imageinfo", "which", "scan", "progress", "render.table", "render.image"):
+        importlib.import_module(f"dockerdu.{module}")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: drop to nobody with everything already imported, then run the CLI

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,13 @@ def test_parallel_walk_equals_serial(builder: RootBuilder) -> None:
     assert serial.totals.root_disk == du(root)
 
 
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layers count as settled as soon as they were written (no writeback window)."""
+    monkeypatch.setenv("DOCKERDU_SETTLE_SECONDS", "0")
+
+
+@pytest.mark.usefixtures("settled")
 def test_cache_gives_identical_figures_and_is_used(builder: RootBuilder, tmp_path: Path) -> None:
     root = _root(builder).root
     cache_dir = tmp_path / "cache"
@@ -78,6 +86,7 @@ def test_cache_gives_identical_figures_and_is_used(builder: RootBuilder, tmp_pat
     assert _report(root, cache_dir=cache_dir).totals.images == cold.totals.images + 4096  # type: ignore[operator]
 
 
+@pytest.mark.usefixtures("settled")
 def test_cache_never_serves_a_changed_layer(builder: RootBuilder, tmp_path: Path) -> None:
     root = _root(builder).root
     cache_dir = tmp_path / "cache"
@@ -96,6 +105,7 @@ def test_cache_never_serves_a_changed_layer(builder: RootBuilder, tmp_path: Path
     assert _figures(_report(root, cache_dir=cache_dir)) == _figures(_report(root))
 
 
+@pytest.mark.usefixtures("settled")
 def test_corrupt_or_foreign_cache_is_ignored(builder: RootBuilder, tmp_path: Path) -> None:
     root = _root(builder).root
     cache_dir = tmp_path / "cache"
@@ -113,6 +123,47 @@ def test_corrupt_or_foreign_cache_is_ignored(builder: RootBuilder, tmp_path: Pat
     ):
         cache_file.write_text(damage)
         assert _figures(_report(root, cache_dir=cache_dir)) == truth
+
+
+def test_cache_takes_a_layer_only_once_it_has_settled(
+    builder: RootBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer written just before a cached run is walked afresh until it settles.
+
+    Until writeback, a file system may allocate blocks to a file without changing
+    any ctime or mtime (ext4's extent blocks): cached then, a layer would stay short
+    of du. Here a file deep in a layer grows in place, which changes neither the
+    layer dir nor its diff/ (what proves a cache entry current): only the settling
+    rule keeps the second report right.
+    """
+    root = _root(builder).root
+    cache_dir = tmp_path / "cache"
+    truth = _figures(_report(root))
+    monkeypatch.setenv("DOCKERDU_SETTLE_SECONDS", "3600")  # every layer changed within the window
+    assert _figures(_report(root, cache_dir=cache_dir)) == truth
+    assert not list(cache_dir.glob("layers-*.json")), "a layer was cached before it settled"
+    layer = next(iter(builder.layers.values()))
+    grown = root / "overlay2" / layer.cache_id / "diff" / "bin" / "busybox"
+    with open(grown, "ab") as f:
+        f.write(b"w" * 40_000)
+    again = _report(root, cache_dir=cache_dir)
+    assert again.totals.root_disk == du(root)
+    assert _figures(again) == _figures(_report(root))
+    # Settled: cached, each entry with its layer's newest ctime.
+    monkeypatch.setenv("DOCKERDU_SETTLE_SECONDS", "0")
+    _report(root, cache_dir=cache_dir)
+    (cache_file,) = cache_dir.iterdir()
+    doc = json.loads(cache_file.read_text())
+    assert len(doc["layers"]) == len(builder.layers)
+    layer_dir = root / "overlay2" / layer.cache_id
+    newest = max(os.lstat(p).st_ctime_ns for p in [layer_dir, *layer_dir.rglob("*")])
+    assert doc["layers"][layer.cache_id]["newest"] == newest
+    # An entry whose layer changed within the window (of this run) is neither served nor kept.
+    doc["layers"][layer.cache_id]["disk"] += 4096
+    cache_file.write_text(json.dumps(doc))
+    monkeypatch.setenv("DOCKERDU_SETTLE_SECONDS", "3600")
+    assert _figures(_report(root, cache_dir=cache_dir)) == _figures(_report(root))
+    assert json.loads(cache_file.read_text())["layers"] == {}
 
 
 def test_quick_mode_leaves_image_disk_unknown(builder: RootBuilder) -> None:
@@ -171,7 +222,8 @@ def test_scan_dir_in_c_equals_python(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert in_c == in_python
-    blocks, inodes, files, size, entries, dirs, multi, errors = in_c
+    blocks, inodes, files, size, entries, dirs, multi, errors, newest = in_c
+    assert newest == max(os.lstat(d / n).st_ctime_ns for n in os.listdir(d))
     assert (inodes, files, entries, errors) == (56, 54, 58, [])
     assert blocks * 512 == sum(os.lstat(d / n).st_blocks * 512 for n, _ in dirs) + sum(
         os.lstat(d / n).st_blocks * 512 for n in os.listdir(d) if n not in ("f7", "f7-link", "sub", "sub2")
@@ -180,3 +232,48 @@ def test_scan_dir_in_c_equals_python(tmp_path: Path) -> None:
     assert sorted(n for n, _ in dirs) == ["sub", "sub2"]
     assert [m[2] for m in multi] == [2100, 2100]
     assert other_dev[4] == 0 and other_dev[5] == []  # entries of another device: none counted
+
+
+def _walked(scan: Callable[..., measure.ScanResult], top: Path, depth: int) -> tuple[object, ...]:
+    """Sums of `scan` over the tree at `top`, walking whatever dirs it hands back."""
+    blocks = inodes = files = size = entries = newest = calls = 0
+    multi: list[tuple[int, int, int]] = []
+    errors: list[tuple[str, int]] = []
+    pending = [top]
+    while pending:
+        path = pending.pop()
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            b, i, f, s, e, dirs, m, errs, n = scan(fd, os.fstat(fd).st_dev, depth)
+        finally:
+            os.close(fd)
+        calls += 1
+        blocks, inodes, files, size, entries = blocks + b, inodes + i, files + f, size + s, entries + e
+        newest = max(newest, n)
+        multi += m
+        errors += errs
+        pending += [path / name for name, _ in dirs]
+    return blocks, inodes, files, size, entries, newest, sorted(multi), errors, calls
+
+
+def test_scan_in_c_walks_the_subtree_as_python_does(tmp_path: Path) -> None:
+    """One C call walks a subtree, handing back the dirs too deep or too far for it."""
+    from dockerdu import _walkdir
+
+    top = tmp_path / "t"
+    for i in range(6):
+        sub = top / f"a{i}" / "b" / "c"
+        sub.mkdir(parents=True)
+        (sub / "f").write_bytes(b"f" * 5000 * i)
+        (top / f"a{i}" / "g").write_bytes(b"g" * 100)
+    os.link(top / "a1" / "g", top / "a2" / "b" / "g-link")
+    long = top / "long"
+    for _ in range(6):  # paths past 1024 bytes are handed back
+        long = long / ("n" * 250)
+    long.mkdir(parents=True)
+    (long / "bottom").write_bytes(b"b" * 3000)
+    in_c = _walked(_walkdir.scan, top, 64)
+    in_python = _walked(measure.scan_dir_py, top, 0)
+    assert in_c[:-1] == in_python[:-1]
+    assert in_c[-1] == 2  # the top, and the long path's dir past 1024 bytes
+    assert _walked(_walkdir.scan, top, 1)[:-1] == in_python[:-1]
