@@ -105,6 +105,7 @@ def synthetic(containers: int, images: int, layers: int) -> Report:
             4096 * (1 + o),
             "no layer names it",
             (f"overlay2/{_hex('o', o)}",),
+            "never",
         )  # fmt: skip
         for o in range(500)
     ]

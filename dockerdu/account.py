@@ -270,7 +270,7 @@ def account(
         category[owner.category] = None
     orphans = sorted(
         (
-            OrphanReport(o.kind, o.path, _disk(m, Owner("orphans", o.path)), o.reason, o.paths)
+            OrphanReport(o.kind, o.path, _disk(m, Owner("orphans", o.path)), o.reason, o.paths, o.cleaned_by)
             for o in index.orphans
         ),
         key=lambda r: (-r.disk, r.kind, r.path),

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
-from .errors import Busy, HistoryError, RootError, UsageError
+from .errors import Busy, HistoryError, InUse, RootError, UsageError
 from .imagedefaults import DEFAULT_OFFENDERS
 from .text import display
 
@@ -39,6 +39,8 @@ class ExitCode(enum.IntEnum):
     INTERNAL_ERROR = 4
     AUDIT_RUNNING = 5
     """audit: another audit holds the lock beside the history file."""
+    ROOT_IN_USE = 6
+    """prune: a dockerd or containerd runs on the root, or a process holds files or mounts under it."""
 
 
 class OutputFormat(str, enum.Enum):
@@ -63,6 +65,13 @@ class OrphansFormat(str, enum.Enum):
 
 class ImageFormat(str, enum.Enum):
     """What `dockerdu image --format` accepts."""
+
+    table = "table"
+    json = "json"
+
+
+class PlanFormat(str, enum.Enum):
+    """What `prune --format` accepts."""
 
     table = "table"
     json = "json"
@@ -247,6 +256,8 @@ def _run(debug: bool, work: Callable[[], ExitCode]) -> None:
         _fail(str(e), ExitCode.USAGE)
     except Busy as e:
         _fail(str(e), ExitCode.AUDIT_RUNNING)
+    except InUse as e:
+        _fail(str(e), ExitCode.ROOT_IN_USE)
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as e:  # noqa: BLE001 - the one place a bug becomes a message
@@ -553,6 +564,108 @@ def audit(
             _emit(result.report, fmt, result.growth, output, history=result.settings.history)
         echo_lines(audit_lines(result, verbose), message_stream(fmt and fmt.value, output))
         return ExitCode.THRESHOLD_EXCEEDED if result.breached else ExitCode.OK
+
+    _run(debug, work)
+
+
+@app.command()
+def prune(
+    root: RootOption = None,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = PlanFormat.table,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Act: remove what the plan lists (default: plan only).")
+    ] = False,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            metavar="KIND",
+            help="Only orphans of this kind (repeatable); needed for store_unused "
+            "and for kinds a daemon cleans itself.",
+        ),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="DURATION", help="Only orphans unchanged for this long (7d, 12h)."
+        ),
+    ] = None,
+    min_size: Annotated[
+        int | None,
+        typer.Option(
+            "--min-size", parser=_parse_size, metavar="SIZE", help="Only orphans holding at least SIZE."
+        ),
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            "--quarantine",
+            metavar="DIR",
+            help="Move into DIR (on the root's file system) instead of deleting.",
+        ),
+    ] = None,
+    restore: Annotated[
+        Path | None,
+        typer.Option(
+            "--restore", metavar="DIR", help="Put every entry of a quarantine DIR back where it was."
+        ),
+    ] = None,
+    history: HistoryOption = None,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
+    jobs: JobsOption = 0,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Remove proven orphans: a plan by default, --yes to act (each re-proven right before it goes)."""
+
+    def work() -> ExitCode:
+        import dataclasses
+        import json
+
+        from . import prune as pr
+        from .history import default_path
+        from .locate import Location
+        from .render.prune import render_plan
+        from .scan import build_report, index_root
+
+        history_file = history or default_path()
+        if restore is not None:
+            for path in pr.restore(restore, history_file):
+                typer.echo(f"restored {display(path)}")
+            return ExitCode.OK
+        kinds = pr.check_kinds(kind or ())
+        try:
+            age = pr.parse_duration(older_than) if older_than is not None else None
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        location = _located(root)
+        if yes:
+            why = pr.in_use(location.root)
+            if why is not None:
+                raise InUse(why)
+        report = build_report(location, _options(False, cache_dir, no_cache, jobs, quiet))
+        pr.check_store(report)
+        plan = pr.make_plan(report, kinds, age, min_size)
+        outcome = None
+        if yes:
+            fresh = Location(location.root, location.source, None)
+            outcome = pr.act(
+                fresh,
+                plan,
+                lambda: index_root(
+                    fresh, dataclasses.replace(_options(True, None, True, 1, True)), time.time()
+                ),
+                history_file=history_file,
+                quarantine=quarantine,
+            )
+        elif (why := pr.in_use(location.root)) is not None:
+            typer.echo(f"dockerdu: prune --yes would refuse now: {display(why)}", err=True)
+        if fmt is PlanFormat.json:
+            typer.echo(json.dumps(pr.plan_doc(plan, outcome, not yes), indent=2, ensure_ascii=False))
+        else:
+            sys.stdout.write(render_plan(plan, outcome, not yes))
+        return ExitCode.OK
 
     _run(debug, work)
 

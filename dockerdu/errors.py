@@ -19,3 +19,7 @@ class HistoryError(Exception):
 
 class Busy(Exception):
     """Another audit holds the lock; one sentence."""
+
+
+class InUse(Exception):
+    """A daemon or another process uses the root, so prune does not act; one sentence."""

@@ -60,6 +60,8 @@ class Owner(NamedTuple):
 METADATA = Owner("metadata", "")
 IN_FLIGHT = Owner("other", "in flight (daemon running)")
 UNATTRIBUTED = Owner("other", "unattributed (references unreadable)")
+BUILDKIT_STALE = Owner("other", "BuildKit snapshots with no cache record")
+SHARED_BY_ORPHANS = Owner("other", "layers only several orphaned container layers hold")
 IMAGE_FIGURES = ("images", "docker.layers_size", "reclaimable.images")
 """What an unreadable image config, tag list or layer leaves partial."""
 CONTAINER_FIGURES = ("containers", "images.containers", "volumes.containers", "reclaimable.containers",
@@ -392,11 +394,20 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
     images_complete = not scans.imagedb.unreadable and scans.imagedb.readable
     mounts_complete = not scans.layerdb.unreadable_mounts
     bk = scans.buildkit
+    # Build cache is what a cache record holds: its layer and the layers below it.
+    cached: set[ChainID] = set()
+    for chain_id, layer in layers.items():
+        if layer.cache_id in bk.record_dirs:
+            cached.update(ancestry(layers, chain_id))
     for chain_id, layer in layers.items():
         if chain_id in reached:
             owner = Owner("images", layer.cache_id)
-        elif layer.cache_id in bk.snapshot_dirs or is_buildkit_id(layer.cache_id):
+        elif chain_id in cached:
             owner = Owner("build_cache", layer.cache_id)
+        elif layer.cache_id in bk.snapshot_dirs or is_buildkit_id(layer.cache_id):
+            # Named in snapshots.db with no record (a failed `docker builder prune`):
+            # Docker counts it nowhere, and BuildKit's databases still name it.
+            owner = BUILDKIT_STALE
         elif daemon_running and (
             chain_id in flying
             or now - layer.changed < IN_FLIGHT_SECONDS
@@ -436,7 +447,8 @@ def _mark_overlay2(index: Index, scans: Scans, now: float, daemon_running: bool)
     _mark_container_dirs(index, scans, now, daemon_running)
     _mark_leftovers(index, scans, now, daemon_running)
     for name in scans.buildkit.snapshot_dirs:
-        index.dir_owner.setdefault(name, Owner("build_cache", name))
+        held = name in scans.buildkit.record_dirs
+        index.dir_owner.setdefault(name, Owner("build_cache", name) if held else BUILDKIT_STALE)
     _mark_layer_dirs(index, scans, now, daemon_running)
     removing = _being_removed(index, scans, now, daemon_running)
     _check_missing_dirs(index, scans, removing)
@@ -492,6 +504,45 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
                 index.held_parents.add(mount.parent)
         for dir_name in dirs:
             index.dir_owner[dir_name] = owner
+    _claim_layers_of_orphaned_mounts(index, scans)
+
+
+def _claim_layers_of_orphaned_mounts(index: Index, scans: Scans) -> None:
+    """Layers only an orphaned container layer stacks on are part of that orphan, freed with it.
+
+    Docker loads every layerdb mount and keeps its parent layers for it forever. A
+    layer that several orphaned mounts hold, and nothing else, belongs to none of them
+    alone: it is counted under `other`, never removed while one of them stays.
+    """
+    store = f"image/{scans.driver}"
+    layer_rel = {c: f"{store}/layerdb/sha256/{c[7:]}" for c in index.layers}
+    claims: dict[ChainID, list[str]] = {}
+    for orphan in index.orphans:
+        if orphan.kind != "container_layer_orphaned":
+            continue
+        mount = scans.layerdb.mounts[ContainerID(orphan.path.rsplit("/", 1)[1])]
+        for c in ancestry(index.layers, mount.parent):
+            if index.layer_owner.get(c) == Owner("orphans", layer_rel[c]):
+                claims.setdefault(c, []).append(orphan.path)
+    if not claims:
+        return
+    extra: dict[str, list[str]] = {}
+    dropped: set[str] = set()
+    by_path = {o.path: o for o in index.orphans}
+    for c, mounts in claims.items():
+        rel = layer_rel[c]
+        dropped.add(rel)
+        owner = Owner("orphans", mounts[0]) if len(mounts) == 1 else SHARED_BY_ORPHANS
+        if len(mounts) == 1:
+            extra.setdefault(mounts[0], []).extend(by_path[rel].paths)
+        index.layer_owner[c] = owner
+        index.dir_owner[index.layers[c].cache_id] = owner
+        index.mark(rel, owner)
+    index.orphans[:] = [
+        Orphan(o.kind, o.path, o.reason, o.paths + tuple(extra.get(o.path, ())))
+        for o in index.orphans
+        if o.path not in dropped
+    ]
 
 
 def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running: bool) -> None:

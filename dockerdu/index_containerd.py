@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .chain import ancestry, chain_ids
 from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
@@ -39,7 +39,7 @@ from .index import (
     StoreFigures,
 )
 from .measure import usage
-from .model import Orphan, Problem
+from .model import CLEANED_BY, Orphan, Problem, settle_cleaned_by
 from .readers.buildkit import BuildCacheScan
 from .readers.containerd import CONTENT, KIND_ACTIVE, ContainerdScan, snapshotter_dir
 from .readers.containers import ContainersScan
@@ -273,7 +273,13 @@ def build_containerd_index(
     _own_blobs(index, scan, root, now, daemon_running, held)
     for lease_id, reason in sorted(stale.items()):
         index.orphans.append(
-            Orphan("lease_stale", _lease_rel(scan.base, lease_id), reason, tuple(held[lease_id]))
+            Orphan(
+                "lease_stale",
+                _lease_rel(scan.base, lease_id),
+                reason,
+                tuple(held[lease_id]),
+                lease_cleaned_by(scan.leases[lease_id].labels, now),
+            )
         )
     for rel in unused_paths:
         index.orphans.append(
@@ -289,6 +295,7 @@ def build_containerd_index(
         index.mark(f"volumes/{vname}", Owner("volumes", vname))
         if vol.has_data:
             index.mark(f"volumes/{vname}/_data", size_key=f"vol:{vname}")
+    settle_cleaned_by(index.orphans)
     index.figures = StoreFigures(
         image_sizes=figures_size,
         rw_sizes=rw_sizes,
@@ -359,6 +366,16 @@ def stale_leases(
                 "BuildKit's temporary lease, of a build the stopped daemon ended: deleted when it starts"
             )
     return out
+
+
+def lease_cleaned_by(labels: Mapping[str, str], now: float) -> str:
+    """Who removes a stale lease: containerd's GC once expired, BuildKit its temporary ones, else no one."""
+    expire = _rfc3339(labels.get(EXPIRE_LABEL))
+    if expire is not None and expire <= now:
+        return CLEANED_BY["lease_stale:expired"]
+    if TEMPORARY_LABEL in labels:
+        return CLEANED_BY["lease_stale:temporary"]
+    return CLEANED_BY["lease_stale"]
 
 
 def _own_snapshots(
@@ -523,7 +540,8 @@ def _own_blobs(
                     if d in scan.blobs
                     else "blob with no record in meta.db"
                 )
-                index.orphans.append(Orphan("blob_unreferenced", rel, reason, (rel,)))
+                case = "blob_unreferenced" if d in scan.blobs else "blob_unreferenced:no_record"
+                index.orphans.append(Orphan("blob_unreferenced", rel, reason, (rel,), CLEANED_BY[case]))
             else:
                 who = Owner("other", "unattributed (references unreadable)")
         index.mark(rel, who)

@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .fs.safe import mount_points as mount_points
+from .fs.safe import open_dir as _open_dir
 from .index import METADATA, Mark, Owner
 from .model import Problem
 
@@ -167,30 +169,6 @@ class TaskCache:
         return False
 
 
-def mount_points(root: str) -> frozenset[str]:
-    """Mount points strictly below `root` (bind mounts on the same device included)."""
-    found: set[str] = set()
-    prefix = root.rstrip("/") + "/"
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-            for line in f:
-                fields = line.split(" ")
-                if len(fields) > 4:
-                    point = _unescape_mountinfo(fields[4])
-                    if point.startswith(prefix):
-                        found.add(point)
-    except OSError:
-        pass
-    return frozenset(found)
-
-
-def _unescape_mountinfo(text: str) -> str:
-    # mountinfo writes space, tab, newline and backslash as octal escapes.
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        text = text.replace(code, char)
-    return text
-
-
 @dataclass(frozen=True)
 class _Context:
     root: str
@@ -205,22 +183,7 @@ class _Context:
 # its anchor stays below PATH_MAX however deep the tree: past this many bytes a dir
 # becomes the anchor of its children. The C scan hands back paths of up to 1024 bytes,
 # which are opened through the dir it was given.
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _ANCHOR_AT = 2800
-_noatime = [os.O_NOATIME]
-"""O_NOATIME while the kernel allows it (to an inode's owner or a privileged process)."""
-
-
-def _open_dir(name: str, dir_fd: int | None, *, follow: bool = False) -> int:
-    flags = _DIR_FLAGS & ~os.O_NOFOLLOW if follow else _DIR_FLAGS
-    if _noatime[0]:
-        try:
-            return os.open(name, flags | os.O_NOATIME, dir_fd=dir_fd)
-        except PermissionError as e:
-            if e.errno != errno.EPERM:
-                raise
-            _noatime[0] = 0
-    return os.open(name, flags, dir_fd=dir_fd)
 
 
 def open_listed(name: str, dir_fd: int | None, want: tuple[int, int]) -> int | None:

@@ -29,15 +29,16 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from .fs.safe import open_dir
+
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque")
 CAPABILITY_XATTR = "security.capability"
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _open_dir(name: str | Path, dir_fd: int | None = None) -> int:
-    return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    return open_dir(os.fspath(name), dir_fd)
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:

@@ -101,6 +101,8 @@ class OrphanReport:
     disk: int
     reason: str
     paths: tuple[str, ...]
+    cleaned_by: str
+    """Who removes it without dockerdu: one of model.CLEANERS."""
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,11 @@ def test_dir_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "buildkit").write_text("not a dir")
     scan = read_build_cache(tmp_path / "buildkit")
     assert scan.complete and scan.records == ()
+
+
+@pytest.mark.parametrize("name", ["docker26", "docker20", "docker26-predf"])
+def test_every_snapshot_of_a_healthy_root_is_held_by_a_record(name: str, tmp_path: Path) -> None:
+    """Build cache is what a record holds: on the real roots that is every dir BuildKit names."""
+    buildkit, expected = materialize(name, tmp_path)
+    scan = read_build_cache(buildkit, expected["image_chain_ids"])
+    assert scan.record_dirs == scan.snapshot_dirs and scan.record_dirs

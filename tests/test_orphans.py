@@ -169,3 +169,67 @@ def test_chain_mismatch_reported(healthy: RootBuilder) -> None:
     (healthy.store / "layerdb" / "sha256" / top.chain_id[7:] / "diff").write_text("sha256:" + "1" * 64)
     _, problems, _ = _found(healthy.root)
     assert ("layer_chain_mismatch", f"{STORE}/layerdb/sha256/{top.chain_id[7:]}/diff") in problems
+
+
+def test_layers_only_an_orphaned_mount_holds_are_part_of_it(healthy: RootBuilder) -> None:
+    """A container created, its dir lost, then its image removed: its layers go with its mount."""
+    files = [BASE, APP, {"only-gone": b"o" * 6000}]
+    image = healthy.add_image(files, ["gone:1"])
+    top = healthy.image_chain(files)[-1]
+    c = healthy.add_container(image, top, "lost", {"x": b"x" * 8000})
+    shutil.rmtree(healthy.root / "containers" / c.id)
+    os.remove(healthy.store / "imagedb" / "content" / "sha256" / image[7:])
+    healthy.repositories.pop("gone")
+    healthy._write_repositories()
+    r = scan(healthy.root)
+    assert [(o.kind, o.path) for o in r.orphans] == [
+        ("container_layer_orphaned", f"{STORE}/layerdb/mounts/{c.id}")
+    ]
+    orphan = r.orphans[0]
+    assert f"{STORE}/layerdb/sha256/{top.chain_id[7:]}" in orphan.paths
+    assert f"overlay2/{top.cache_id}" in orphan.paths and f"overlay2/l/{top.link}" in orphan.paths
+    assert orphan.cleaned_by == "never"
+    root = healthy.root
+    links = root / "overlay2" / "l"
+    mine = (c.mount_id, f"{c.mount_id}-init", top.cache_id)
+    assert orphan.disk == du(
+        *(root / "overlay2" / d for d in mine),
+        root / STORE / "layerdb" / "mounts" / c.id,
+        root / STORE / "layerdb" / "sha256" / top.chain_id[7:],
+        *(links / n for n in os.listdir(links) if os.readlink(links / n).split("/")[1] in mine),
+    )
+    # The layers app:1 shares stay images'.
+    assert r.totals.images == sum(i.disk or 0 for i in r.images if i.tags == ("app:1",))
+
+
+def test_a_removing_layer_is_dockerds_at_clean_stop(healthy: RootBuilder) -> None:
+    files = [BASE, APP, {"rm": b"r" * 3000}]
+    image = healthy.add_image(files, ["rm:1"])
+    top = healthy.image_chain(files)[-1]
+    os.remove(healthy.store / "imagedb" / "content" / "sha256" / image[7:])
+    healthy.repositories.pop("rm")
+    healthy._write_repositories()
+    ldb = healthy.store / "layerdb" / "sha256"
+    os.rename(ldb / top.chain_id[7:], ldb / f"{top.chain_id[7:]}-{secrets.token_hex(32)}-removing")
+    (o,) = scan(healthy.root).orphans
+    assert (o.kind, o.cleaned_by) == ("layer_removing", "dockerd at clean stop")
+
+
+def test_a_buildkit_layer_no_record_holds_is_not_build_cache(healthy: RootBuilder) -> None:
+    """A BuildKit-made layer whose record is gone (a failed builder prune): Docker counts it nowhere."""
+    files = [BASE, {"bk": b"k" * 7000}]
+    image = healthy.add_image(files, ["bk:1"])
+    top = healthy.image_chain(files)[-1]
+    os.remove(healthy.store / "imagedb" / "content" / "sha256" / image[7:])
+    healthy.repositories.pop("bk")
+    healthy._write_repositories()
+    bk_id = "k" * 25
+    os.rename(healthy.root / "overlay2" / top.cache_id, healthy.root / "overlay2" / bk_id)
+    os.remove(healthy.root / "overlay2" / "l" / top.link)
+    os.symlink(f"../{bk_id}/diff", healthy.root / "overlay2" / "l" / top.link)
+    (healthy.store / "layerdb" / "sha256" / top.chain_id[7:] / "cache-id").write_text(bk_id)
+    r = scan(healthy.root)
+    assert r.build_cache.records == () and r.totals.build_cache == 0
+    assert r.orphans == ()
+    stale = [o.disk for o in r.other if o.name == "BuildKit snapshots with no cache record"]
+    assert stale and stale[0] >= du(healthy.root / "overlay2" / bk_id)

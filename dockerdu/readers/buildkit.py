@@ -113,8 +113,11 @@ class BuildCacheScan:
 
     records: tuple[BuildCacheRecord, ...]
     snapshot_dirs: frozenset[str]
+    """Every layer dir BuildKit's databases name (records, snapshots, leases)."""
     problems: tuple[Problem, ...]
     complete: bool
+    record_dirs: frozenset[str] = frozenset()
+    """The layer dirs a cache record (not deleted) holds: the build cache proper."""
 
 
 class SnapshotStore(Protocol):
@@ -415,11 +418,16 @@ def read_build_cache(
         keys.update((rid, _str(f, "cache.snapshot"), _str(f, "cache.equalMutable")))
     dirs = {d for d in map(dir_of, keys) if d}
     dirs.update(b["committed"] for b in snaps.values() if CACHE_ID.fullmatch(b.get("committed", "")))
+    held: set[str] = set()
+    for rid, f in meta.items():
+        if f.get("cache.deleted") is not True:
+            held.update((rid, _str(f, "cache.snapshot"), _str(f, "cache.equalMutable")))
     return BuildCacheScan(
         records=tuple(records),
         snapshot_dirs=frozenset(dirs),
         problems=tuple(problems + value_problems),
         complete=not problems,
+        record_dirs=frozenset(d for d in map(dir_of, held - {""}) if d),
     )
 
 

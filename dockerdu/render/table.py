@@ -307,11 +307,11 @@ def render_orphans(report: Report, layout: Layout | None = None) -> list[str]:
     lines: list[str] = []
     rows = [
         [o.kind, _ids(o.path, layout), _star(layout.size(o.disk), _flagged(report, f"orphans:{o.path}")),
-         _ids(o.reason, layout)]
+         o.cleaned_by, _ids(o.reason, layout)]
         for o in report.orphans
     ]  # fmt: skip
     columns = [Column("KIND"), Column("PATH", shrink=start, least=20), Column("DISK", True),
-               Column("REASON", shrink=end, least=16)]  # fmt: skip
+               Column("CLEANED BY", shrink=end, least=5), Column("REASON", shrink=end, least=16)]  # fmt: skip
     total = sum(o.disk for o in report.orphans)
     lines += _section(
         f"Orphans ({len(rows)}, {layout.size(total)})" + ("*" if _flagged(report, "orphans") else ""),
