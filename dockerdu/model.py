@@ -113,6 +113,7 @@ PROBLEM_KINDS = (
     "reference_dangling",
     "data_outside_root",
     "containerd_root_missing",
+    "history_mismatch",  # dockerdu image: an image's history and its layers do not pair up
 )
 
 CATEGORIES = (
