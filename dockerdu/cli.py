@@ -17,6 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 from . import __version__
 from .errors import Busy, HistoryError, InUse, RootError, UsageError
 from .imagedefaults import DEFAULT_OFFENDERS
+from .model import ImageFormat, OrphansFormat, OutputFormat, PlanFormat
 from .text import display
 
 # Each command imports what it needs when it runs: start-up is a large part of a short
@@ -41,40 +42,6 @@ class ExitCode(enum.IntEnum):
     """audit: another audit holds the lock beside the history file."""
     ROOT_IN_USE = 6
     """prune: a dockerd or containerd runs on the root, or a process holds files or mounts under it."""
-
-
-class OutputFormat(str, enum.Enum):
-    """What `--format` accepts."""
-
-    table = "table"
-    json = "json"
-    prometheus = "prometheus"
-    csv = "csv"
-    html = "html"
-
-
-class OrphansFormat(str, enum.Enum):
-    """What `dockerdu orphans --format` accepts: the report's formats but the page (whose
-    treemap and tables hold the orphans beside everything else)."""
-
-    table = "table"
-    json = "json"
-    prometheus = "prometheus"
-    csv = "csv"
-
-
-class ImageFormat(str, enum.Enum):
-    """What `dockerdu image --format` accepts."""
-
-    table = "table"
-    json = "json"
-
-
-class PlanFormat(str, enum.Enum):
-    """What `prune --format` accepts."""
-
-    table = "table"
-    json = "json"
 
 
 class _Group(TyperGroup):
@@ -334,7 +301,7 @@ def _emit(
 ) -> None:
     from .output import render, write_output
 
-    text = render(report, fmt.value, growth, orphans_only=orphans_only, layout=layout, history=history)
+    text = render(report, fmt, growth, orphans_only=orphans_only, layout=layout, history=history)
     write_output(text, output)
 
 
@@ -417,7 +384,7 @@ def orphans(
         layout = _layout(no_trunc, binary, raw_bytes, False, output)
         options = _options(False, cache_dir, no_cache, jobs, quiet, containerd_root)
         report = build_report(_located(root), options)
-        _emit(report, OutputFormat(fmt.value), output=output, orphans_only=True, layout=layout)
+        _emit(report, fmt.output, output=output, orphans_only=True, layout=layout)
         return ExitCode.OK
 
     _run(debug, work)
@@ -562,7 +529,7 @@ def audit(
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:
             _emit(result.report, fmt, result.growth, output, history=result.settings.history)
-        echo_lines(audit_lines(result, verbose), message_stream(fmt and fmt.value, output))
+        echo_lines(audit_lines(result, verbose), message_stream(fmt, output))
         return ExitCode.THRESHOLD_EXCEEDED if result.breached else ExitCode.OK
 
     _run(debug, work)
