@@ -384,7 +384,7 @@ def orphans(
         layout = _layout(no_trunc, binary, raw_bytes, False, output)
         options = _options(False, cache_dir, no_cache, jobs, quiet, containerd_root)
         report = build_report(_located(root), options)
-        _emit(report, fmt.output, output=output, orphans_only=True, layout=layout)
+        _emit(report, OutputFormat(fmt.value), output=output, orphans_only=True, layout=layout)
         return ExitCode.OK
 
     _run(debug, work)

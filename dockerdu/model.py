@@ -120,20 +120,7 @@ class OutputFormat(_Value):
     html = "html"
 
 
-class _FormatOf(_Value):
-    """A command's share of OutputFormat: its members mean what OutputFormat's do."""
-
-    @property
-    def meaning(self) -> str:
-        return OutputFormat(self.value).meaning
-
-    @property
-    def output(self) -> OutputFormat:
-        """The same format as the renderers know it."""
-        return OutputFormat(self.value)
-
-
-class OrphansFormat(_FormatOf):
+class OrphansFormat(_Value):
     """What `dockerdu orphans --format` accepts: the report's formats but the page (whose
     treemap and tables hold the orphans beside everything else)."""
 
@@ -143,14 +130,14 @@ class OrphansFormat(_FormatOf):
     csv = "csv"
 
 
-class ImageFormat(_FormatOf):
+class ImageFormat(_Value):
     """What `dockerdu image --format` accepts."""
 
     table = "table"
     json = "json"
 
 
-class PlanFormat(_FormatOf):
+class PlanFormat(_Value):
     """What `prune --format` accepts."""
 
     table = "table"
@@ -401,4 +388,8 @@ MEANINGS: dict[type[_Value], Mapping[Any, str]] = {
     ProblemKind: _PROBLEM,
     Cleaner: _CLEANER,
     OutputFormat: _OUTPUT_FORMAT,
+    # A command's --format choices are OutputFormat's, and mean the same.
+    OrphansFormat: _OUTPUT_FORMAT,
+    ImageFormat: _OUTPUT_FORMAT,
+    PlanFormat: _OUTPUT_FORMAT,
 }

@@ -89,21 +89,21 @@ def test_cleaned_by_table_is_the_cleaner_enum_and_agrees_with_cleaned_by() -> No
     _check(found, _expected("| cleaned_by | kinds |", Cleaner))
     for cleaner in Cleaner:
         named = {k for k in re.findall(r"`([a-z_]+)`", cleaner.meaning) if k in set(OrphanKind)}
-        given = {
-            key.kind if isinstance(key, CleanCase) else key for key, who in CLEANED_BY.items() if who is cleaner
-        }
+        keys = [key for key, who in CLEANED_BY.items() if who is cleaner]
+        given = {key.kind if isinstance(key, CleanCase) else key for key in keys}
         assert named == given, f"{cleaner}: the README names {sorted(named)}, CLEANED_BY {sorted(given)}"
 
 
 def test_every_member_has_its_own_meaning() -> None:
+    subsets = (OrphansFormat, ImageFormat, PlanFormat)
     for enum, meanings in MEANINGS.items():
-        assert set(meanings) == set(enum), enum
+        assert set(meanings) >= set(enum) if enum in subsets else set(meanings) == set(enum), enum
         for member in enum:
             text = member.meaning
             assert text and "\n" not in text and text == text.strip(), member
-    for sub in (OrphansFormat, ImageFormat, PlanFormat):
+    for sub in subsets:
         for f in sub:
-            assert f.output.meaning == f.meaning, f
+            assert OutputFormat(f.value).meaning == f.meaning, f
 
 
 def test_cleaned_by_covers_every_kind_and_case() -> None:
