@@ -169,7 +169,7 @@ class Orphan:
     path: str
     reason: str
     paths: tuple[str, ...]
-    cleaned_by: Cleaner = cast(Cleaner, None)  # None: its kind's (set below)
+    cleaned_by: Cleaner = cast(Cleaner, None)  # not given: its kind's, set by __post_init__
 
     def __post_init__(self) -> None:
         if not self.cleaned_by:
