@@ -17,7 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 from . import __version__
 from .errors import Busy, HistoryError, InUse, RootError, UsageError
 from .imagedefaults import DEFAULT_OFFENDERS
-from .model import ImageFormat, OrphansFormat, OutputFormat, PlanFormat
+from .model import ImageFormat, OrphansFormat, OutputFormat, PlanFormat, assert_never
 from .text import display
 
 # Each command imports what it needs when it runs: start-up is a large part of a short
@@ -464,11 +464,13 @@ def image(
             doc = image_doc(location, refs, top=top, offenders=offenders, containerd_root=containerd_root)
         except RefError as e:
             _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
-        sys.stdout.write(
-            render_image_json(doc)
-            if fmt is ImageFormat.json
-            else render_image_table(doc, layout=_layout(no_trunc, binary, raw_bytes, False, None))
-        )
+        if fmt is ImageFormat.json:
+            sys.stdout.write(render_image_json(doc))
+        elif fmt is ImageFormat.table:
+            layout = _layout(no_trunc, binary, raw_bytes, False, None)
+            sys.stdout.write(render_image_table(doc, layout=layout))
+        else:
+            assert_never(fmt)
         return ExitCode.OK
 
     _run(debug, work)
@@ -630,8 +632,10 @@ def prune(
             typer.echo(f"dockerdu: prune --yes would refuse now: {display(why)}", err=True)
         if fmt is PlanFormat.json:
             typer.echo(json.dumps(pr.plan_doc(plan, outcome, not yes), indent=2, ensure_ascii=False))
-        else:
+        elif fmt is PlanFormat.table:
             sys.stdout.write(render_plan(plan, outcome, not yes))
+        else:
+            assert_never(fmt)
         return ExitCode.OK
 
     _run(debug, work)
