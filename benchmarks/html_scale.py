@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from dockerdu.model import Cleaner, OrphanKind  # noqa: E402
 from dockerdu.render.html import render_html  # noqa: E402
 from dockerdu.report import (  # noqa: E402
     BuildCacheReport,
@@ -100,12 +101,12 @@ def synthetic(containers: int, images: int, layers: int) -> Report:
     volume_list = [VolumeReport(_hex("v", v), 5000 + v, 8192 + 4096 * v, (), True) for v in range(2000)]
     orphan_list = [
         OrphanReport(
-            "layer_dir_unreferenced",
+            OrphanKind.layer_dir_unreferenced,
             f"overlay2/{_hex('o', o)}",
             4096 * (1 + o),
             "no layer names it",
             (f"overlay2/{_hex('o', o)}",),
-            "never",
+            Cleaner.never,
         )  # fmt: skip
         for o in range(500)
     ]

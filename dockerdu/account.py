@@ -9,6 +9,7 @@ from .chain import ancestors
 from .ids import ChainID, ContainerID, ImageID
 from .index import ImageView, Index, Owner
 from .measure import Measurement
+from .model import Category, ProblemKind
 from .refs import shown_image
 from .report import (
     BuildCacheItem,
@@ -32,13 +33,13 @@ from .report import (
 ACTIVE_STATES = ("running", "paused", "restarting")
 
 
-RECLAIMABLE = ("images", "containers", "volumes", "build_cache", "orphans")
+RECLAIMABLE = (Category.images, Category.containers, Category.volumes, Category.build_cache, Category.orphans)
 
 
 def _below_unreadable(index: Index, m: Measurement) -> set[Owner]:
     """Owners with a path under a dir the walk could not read: it never reached them, so their
     figures (and their category's) are partial, though no tally of theirs saw the error."""
-    bad = {p.path for p in m.problems if p.kind == "path_unreadable"}
+    bad = {p.path for p in m.problems if p.kind == ProblemKind.path_unreadable}
     if not bad:
         return set()
     owned = [(rel, mark.owner) for rel, mark in index.marks.items() if mark.owner is not None]
@@ -251,7 +252,7 @@ def account(
             VolumeReport(
                 name=name,
                 size=m.sizes.get(f"vol:{name}", 0) if v.has_data and not v.has_options else None,
-                disk=_disk(m, Owner("volumes", name)),
+                disk=_disk(m, Owner(Category.volumes, name)),
                 containers=tuple(
                     index.containers[c].record.name or c[:12]
                     for c in index.volume_users.get(name, ())
@@ -263,36 +264,38 @@ def account(
         ),
         key=lambda r: (-r.disk, r.name),
     )
-    category: dict[str, int | None] = {}
+    category: dict[Category, int | None] = {}
     for owner, tally in m.tallies.items():
         category[owner.category] = (category.get(owner.category) or 0) + tally.disk
     for owner in m.skipped:
         category[owner.category] = None
     orphans = sorted(
         (
-            OrphanReport(o.kind, o.path, _disk(m, Owner("orphans", o.path)), o.reason, o.paths, o.cleaned_by)
+            OrphanReport(
+                o.kind, o.path, _disk(m, Owner(Category.orphans, o.path)), o.reason, o.paths, o.cleaned_by
+            )
             for o in index.orphans
         ),
         key=lambda r: (-r.disk, r.kind, r.path),
     )
     other = sorted(
-        (OtherReport(o.key, t.disk) for o, t in m.tallies.items() if o.category == "other"),
+        (OtherReport(o.key, t.disk) for o, t in m.tallies.items() if o.category == Category.other),
         key=lambda r: (-r.disk, r.name),
     )
-    build_cache = _build_cache(index, m, category.get("build_cache") or 0)
+    build_cache = _build_cache(index, m, category.get(Category.build_cache) or 0)
     reclaimable = _reclaimable(index, m, images, containers, volumes, layers_size, build_cache, orphans, used)
     totals = Totals(
-        images=category.get("images", 0),
-        containers=category.get("containers", 0),
-        logs=category.get("logs", 0),
-        volumes=category.get("volumes", 0),
-        build_cache=category.get("build_cache", 0),
-        orphans=category.get("orphans", 0),
-        metadata=category.get("metadata", 0),
-        other=category.get("other", 0),
+        images=category.get(Category.images, 0),
+        containers=category.get(Category.containers, 0),
+        logs=category.get(Category.logs, 0),
+        volumes=category.get(Category.volumes, 0),
+        build_cache=category.get(Category.build_cache, 0),
+        orphans=category.get(Category.orphans, 0),
+        metadata=category.get(Category.metadata, 0),
+        other=category.get(Category.other, 0),
         root_disk=None if m.skipped else m.root_disk,
         reclaimable=_sum(r.disk for r in reclaimable.values()),
-        image_content=category.get("image_content", 0),
+        image_content=category.get(Category.image_content, 0),
     )
     where = index.containerd_root
     problems = sorted(
@@ -304,7 +307,7 @@ def account(
     partial = {o for o, t in m.tallies.items() if t.incomplete} | unwalked
     incomplete = sorted(
         {f"{o.category}:{o.key}" if o.key else o.category for o in partial}
-        | {o.category for o in unwalked if o.category != "other"}
+        | {o.category for o in unwalked if o.category != Category.other}
         | {f"reclaimable.{o.category}" for o in unwalked if o.category in RECLAIMABLE}
         | {"images.size" for v in listed for c in v.chain if c in unknown_sizes}
         | ({"docker.layers_size", "reclaimable.images"} if unknown_sizes & set(listed_refs) else set())
@@ -346,7 +349,7 @@ def account(
                 ns.images,
                 ns.snapshots,
                 len(ns.blobs),
-                _disk(m, Owner("other", f"containerd namespace {ns.name}")),
+                _disk(m, Owner(Category.other, f"containerd namespace {ns.name}")),
             )
             for ns in sorted(index.namespaces.values(), key=lambda n: n.name)
         ),
@@ -360,7 +363,7 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
     if view.mount is not None and f"rw:{cid}" in m.sizes:
         rw_size = m.sizes[f"rw:{cid}"]
     elif view.mount is not None and index.rw_size_walkable:
-        rw_size = 0 if _disk(m, Owner("containers", cid)) else None
+        rw_size = 0 if _disk(m, Owner(Category.containers, cid)) else None
     if cid in index.naive_rw_sizes:
         rw_size = index.naive_rw_sizes[cid]
     if view.mount is not None and view.mount.mount_id in index.data_outside:
@@ -374,9 +377,9 @@ def _container_report(index: Index, m: Measurement, cid: ContainerID) -> Contain
         image=shown_image(index, r.image_ref, r.image_id),
         state=r.state,
         rw_size=rw_size,
-        rw_disk=_disk(m, Owner("containers", cid)),
+        rw_disk=_disk(m, Owner(Category.containers, cid)),
         log_size=m.sizes.get(f"log:{cid}", 0),
-        log_disk=_disk(m, Owner("logs", cid)),
+        log_disk=_disk(m, Owner(Category.logs, cid)),
         log_driver=r.log_driver,
         volumes=r.volumes,
     )
@@ -426,7 +429,7 @@ def _reclaimable(
     image_disk = _sum(
         _known_disk(m, owner)
         for c, owner in index.layer_owner.items()
-        if owner.category == "images" and c not in used
+        if owner.category == Category.images and c not in used
     )
     idle = [c for c in containers if c.state not in ACTIVE_STATES]
     unused = [

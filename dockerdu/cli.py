@@ -17,6 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 from . import __version__
 from .errors import Busy, HistoryError, InUse, RootError, UsageError
 from .imagedefaults import DEFAULT_OFFENDERS
+from .model import ImageFormat, OrphansFormat, OutputFormat, PlanFormat, assert_never
 from .text import display
 
 # Each command imports what it needs when it runs: start-up is a large part of a short
@@ -41,40 +42,6 @@ class ExitCode(enum.IntEnum):
     """audit: another audit holds the lock beside the history file."""
     ROOT_IN_USE = 6
     """prune: a dockerd or containerd runs on the root, or a process holds files or mounts under it."""
-
-
-class OutputFormat(str, enum.Enum):
-    """What `--format` accepts."""
-
-    table = "table"
-    json = "json"
-    prometheus = "prometheus"
-    csv = "csv"
-    html = "html"
-
-
-class OrphansFormat(str, enum.Enum):
-    """What `dockerdu orphans --format` accepts: the report's formats but the page (whose
-    treemap and tables hold the orphans beside everything else)."""
-
-    table = "table"
-    json = "json"
-    prometheus = "prometheus"
-    csv = "csv"
-
-
-class ImageFormat(str, enum.Enum):
-    """What `dockerdu image --format` accepts."""
-
-    table = "table"
-    json = "json"
-
-
-class PlanFormat(str, enum.Enum):
-    """What `prune --format` accepts."""
-
-    table = "table"
-    json = "json"
 
 
 class _Group(TyperGroup):
@@ -334,7 +301,7 @@ def _emit(
 ) -> None:
     from .output import render, write_output
 
-    text = render(report, fmt.value, growth, orphans_only=orphans_only, layout=layout, history=history)
+    text = render(report, fmt, growth, orphans_only=orphans_only, layout=layout, history=history)
     write_output(text, output)
 
 
@@ -497,11 +464,13 @@ def image(
             doc = image_doc(location, refs, top=top, offenders=offenders, containerd_root=containerd_root)
         except RefError as e:
             _fail(str(e), ExitCode.THRESHOLD_EXCEEDED)
-        sys.stdout.write(
-            render_image_json(doc)
-            if fmt is ImageFormat.json
-            else render_image_table(doc, layout=_layout(no_trunc, binary, raw_bytes, False, None))
-        )
+        if fmt is ImageFormat.json:
+            sys.stdout.write(render_image_json(doc))
+        elif fmt is ImageFormat.table:
+            layout = _layout(no_trunc, binary, raw_bytes, False, None)
+            sys.stdout.write(render_image_table(doc, layout=layout))
+        else:
+            assert_never(fmt)
         return ExitCode.OK
 
     _run(debug, work)
@@ -562,7 +531,7 @@ def audit(
         result = run_audit(settings(config, given), _options(False, cache_dir, no_cache, jobs, True))
         if fmt is not None:
             _emit(result.report, fmt, result.growth, output, history=result.settings.history)
-        echo_lines(audit_lines(result, verbose), message_stream(fmt and fmt.value, output))
+        echo_lines(audit_lines(result, verbose), message_stream(fmt, output))
         return ExitCode.THRESHOLD_EXCEEDED if result.breached else ExitCode.OK
 
     _run(debug, work)
@@ -663,8 +632,10 @@ def prune(
             typer.echo(f"dockerdu: prune --yes would refuse now: {display(why)}", err=True)
         if fmt is PlanFormat.json:
             typer.echo(json.dumps(pr.plan_doc(plan, outcome, not yes), indent=2, ensure_ascii=False))
-        else:
+        elif fmt is PlanFormat.table:
             sys.stdout.write(render_plan(plan, outcome, not yes))
+        else:
+            assert_never(fmt)
         return ExitCode.OK
 
     _run(debug, work)

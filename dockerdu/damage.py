@@ -11,7 +11,7 @@ import posixpath
 
 from .ids import ContainerID
 from .index import Index, Scans
-from .model import Problem
+from .model import Category, Problem, ProblemKind
 
 IN_USE = ("images", "containers", "build_cache")
 
@@ -34,7 +34,7 @@ def _repositories(index: Index, scans: Scans, store: str) -> None:
     if refs.missing and images:
         index.problems.append(
             Problem(
-                "metadata_unreadable",
+                ProblemKind.metadata_unreadable,
                 path,
                 f"missing, with {len(images)} images in imagedb: Docker recreates it empty at start, "
                 "every image becomes dangling and `docker image prune` deletes them",
@@ -46,7 +46,7 @@ def _repositories(index: Index, scans: Scans, store: str) -> None:
             for name in names[:3]:
                 index.problems.append(
                     Problem(
-                        "reference_dangling",
+                        ProblemKind.reference_dangling,
                         path,
                         f"{name[:80]!r} names image {image_id[7:19]}, which is not in imagedb: "
                         "Docker lists no such image and cannot run or push that name",
@@ -61,7 +61,7 @@ def _layer_parents(index: Index, scans: Scans, store: str) -> None:
         if layer.parent is not None and layer.parent not in layers and layer.parent not in unreadable:
             index.problems.append(
                 Problem(
-                    "reference_dangling",
+                    ProblemKind.reference_dangling,
                     f"{store}/layerdb/sha256/{chain_id[7:]}/parent",
                     f"names parent layer {layer.parent[7:19]}, which is not in layerdb: Docker does not "
                     "load this layer, nor the images and containers on it",
@@ -76,7 +76,7 @@ def _mount_parents(index: Index, scans: Scans, store: str) -> None:
         if parent is not None and parent not in layers and parent not in scans.layerdb.unreadable_layers:
             index.problems.append(
                 Problem(
-                    "reference_dangling",
+                    ProblemKind.reference_dangling,
                     f"{store}/layerdb/mounts/{container_id}/parent",
                     f"names layer {parent[7:19]}, which is not in layerdb: Docker cannot load the layer "
                     f"of container {view.record.name or container_id[:12]}, which cannot start",
@@ -101,13 +101,13 @@ def _lowers(index: Index, scans: Scans) -> None:
             continue
         # A container's own `lower` lists every layer below it; a new container copies its
         # image's top layer's `lower` (seen on 20.10: `docker run` fails, older containers start).
-        view = index.containers.get(ContainerID(owner.key)) if owner.category == "containers" else None
+        view = index.containers.get(ContainerID(owner.key)) if owner.category == Category.containers else None
         breaks = "new containers and builds on it fail (error creating overlay mount)"
         if view is not None:
             breaks = f"container {view.record.name or owner.key[:12]} cannot start"
         index.problems.append(
             Problem(
-                "reference_dangling",
+                ProblemKind.reference_dangling,
                 f"{index.layer_root}/{name}/lower",
                 f"names l/{gone[0]}, which does not exist ({len(gone)} of {len(layer_dir.lower)} "
                 f"lower layers): overlay2 cannot mount this layer; {breaks}",
@@ -125,7 +125,7 @@ def _outside(rel_dir: str, target: str) -> bool:
 def _symlink_problem(path: str, target: str, users: str) -> Problem:
     where = "outside the root" if _outside(posixpath.dirname(path), target) else "elsewhere in the root"
     return Problem(
-        "data_outside_root",
+        ProblemKind.data_outside_root,
         path,
         f"is a symlink to {target[:120]!r} ({where}), not a dir: dockerdu does not follow it, "
         f"and Docker would mount what lies there into {users}; its figures are not measured",
@@ -140,9 +140,9 @@ def _layer_data(index: Index, scans: Scans) -> None:
         if owner is None or owner.category not in IN_USE:
             continue
         users = "the containers of every image with this layer"
-        if owner.category == "build_cache":
+        if owner.category == Category.build_cache:
             users = "the builds that use this cache"
-        view = index.containers.get(ContainerID(owner.key)) if owner.category == "containers" else None
+        view = index.containers.get(ContainerID(owner.key)) if owner.category == Category.containers else None
         if view is not None:
             users = f"container {view.record.name or owner.key[:12]}"
         path = f"{index.layer_root}/{name}/diff"

@@ -62,7 +62,7 @@ from .measure import (
     mount_points,
     open_listed,
 )
-from .model import Problem
+from .model import Category, Problem, ProblemKind
 from .scan import Options, index_root
 
 SCHEMA = "dockerdu.image/1"
@@ -591,7 +591,7 @@ class _Walk:
         if acc is not None:
             acc.complete = False
         self.waste_complete = False
-        self.problems.append(Problem("path_unreadable", path, e.strerror or str(e)))
+        self.problems.append(Problem(ProblemKind.path_unreadable, path, e.strerror or str(e)))
 
     def _enter(self, layer: int, at: _At, rel: str) -> _Open | None:
         """Open a queued dir; None when it is gone or is not the dir that was listed."""
@@ -685,7 +685,7 @@ class _Walk:
         if opaque is None:
             self.waste_complete = False
             self.problems.append(
-                Problem("path_unreadable", acc.diff + rel, "its overlay xattrs cannot be read")
+                Problem(ProblemKind.path_unreadable, acc.diff + rel, "its overlay xattrs cannot be read")
             )
         return bool(opaque)
 
@@ -900,7 +900,7 @@ def _link_blocks(link: str, dev: int, problems: list[Problem]) -> tuple[int, boo
     except FileNotFoundError:
         return 0, True
     except OSError as e:
-        problems.append(Problem("path_unreadable", link, e.strerror or str(e)))
+        problems.append(Problem(ProblemKind.path_unreadable, link, e.strerror or str(e)))
         return 0, False
     return (st.st_blocks * BLOCK if st.st_dev == dev else 0), True
 
@@ -1053,7 +1053,7 @@ def _place(index: Index, root: Path, cache_id: str, shared: _Shared) -> LayerPla
         return LayerPlace(str(root / snapshotter_dir(index.driver, ctrd) / "snapshots" / cache_id), (), "fs")
     return LayerPlace(
         str(root / index.layer_root / cache_id),
-        tuple(shared.links.get(Owner("images", cache_id), ())),
+        tuple(shared.links.get(Owner(Category.images, cache_id), ())),
         _content(index),
     )
 
@@ -1068,20 +1068,24 @@ def _history(
         try:
             raw = read_config_history(root / rel, digest)
         except ReadError as e:
-            return (), [None] * len(chain), [Problem("metadata_unreadable", rel, f"image config {e}")]
+            return (
+                (),
+                [None] * len(chain),
+                [Problem(ProblemKind.metadata_unreadable, rel, f"image config {e}")],
+            )
         entries, matched, note = match_history(raw, len(real))
         per_layer: list[int | None] = [None] * len(chain)
         for n, h in zip(real, matched, strict=True):
             per_layer[n] = h
-        return entries, per_layer, [Problem("history_mismatch", rel, note)] if note else []
+        return entries, per_layer, [Problem(ProblemKind.history_mismatch, rel, note)] if note else []
     store = root / "image" / index.driver
     rel = f"image/{index.driver}/imagedb/content/sha256/{image_id[7:]}"
     try:
         raw = read_history(store, image_id)
     except ReadError as e:
-        return (), [None] * len(chain), [Problem("metadata_unreadable", rel, f"image config {e}")]
+        return (), [None] * len(chain), [Problem(ProblemKind.metadata_unreadable, rel, f"image config {e}")]
     entries, per_layer, note = match_history(raw, len(chain))
-    problems = [Problem("history_mismatch", rel, note)] if note else []
+    problems = [Problem(ProblemKind.history_mismatch, rel, note)] if note else []
     return entries, per_layer, problems
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import chain
 from .chain import ancestry, chain_ids
 from .ids import ChainID, ContainerID, ImageID, is_buildkit_id
-from .model import Orphan, Problem
+from .model import Category, Orphan, OrphanKind, Problem, ProblemKind
 from .readers.buildkit import BuildCacheScan
 from .readers.containers import ContainerRecord, ContainersScan
 from .readers.imagedb import ImageDBScan, ImageRecord, References
@@ -53,15 +53,15 @@ mount point `aufs/mnt/<id>`."""
 class Owner(NamedTuple):
     """Who a path's bytes are charged to: a report category and an object key in it."""
 
-    category: str
+    category: Category
     key: str
 
 
-METADATA = Owner("metadata", "")
-IN_FLIGHT = Owner("other", "in flight (daemon running)")
-UNATTRIBUTED = Owner("other", "unattributed (references unreadable)")
-BUILDKIT_STALE = Owner("other", "BuildKit snapshots with no cache record")
-SHARED_BY_ORPHANS = Owner("other", "layers only several orphaned container layers hold")
+METADATA = Owner(Category.metadata, "")
+IN_FLIGHT = Owner(Category.other, "in flight (daemon running)")
+UNATTRIBUTED = Owner(Category.other, "unattributed (references unreadable)")
+BUILDKIT_STALE = Owner(Category.other, "BuildKit snapshots with no cache record")
+SHARED_BY_ORPHANS = Owner(Category.other, "layers only several orphaned container layers hold")
 IMAGE_FIGURES = ("images", "docker.layers_size", "reclaimable.images")
 """What an unreadable image config, tag list or layer leaves partial."""
 CONTAINER_FIGURES = ("containers", "images.containers", "volumes.containers", "reclaimable.containers",
@@ -245,10 +245,10 @@ def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
     )
     index.problems.extend(scans.problems)
     for top in scans.top_entries:
-        index.mark(top, METADATA if top in KNOWN_TOP else Owner("other", top))
+        index.mark(top, METADATA if top in KNOWN_TOP else Owner(Category.other, top))
     for driver in scans.image_drivers:
         if driver != scans.driver:
-            index.mark(f"image/{driver}", Owner("other", f"image/{driver} (another storage driver)"))
+            index.mark(f"image/{driver}", Owner(Category.other, f"image/{driver} (another storage driver)"))
 
     _join_images(index, scans, store)
     _check_parents(index, scans, store)
@@ -259,7 +259,7 @@ def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
     _join_layers(index, scans, store, now, daemon_running)
     _mark_overlay2(index, scans, now, daemon_running)
     _mark_volumes(index, scans)
-    index.mark("buildkit/content", Owner("build_cache", "buildkit/content"))
+    index.mark("buildkit/content", Owner(Category.build_cache, "buildkit/content"))
     return index
 
 
@@ -283,7 +283,7 @@ def _join_images(index: Index, scans: Scans, store: str) -> None:
                 for c in missing:
                     index.problems.append(
                         Problem(
-                            "image_layer_missing",
+                            ProblemKind.image_layer_missing,
                             f"{store}/layerdb/sha256/{c[7:]}",
                             f"image {label} needs layer {chain.index(c) + 1} of {len(chain)}; "
                             "Docker no longer loads this image",
@@ -296,7 +296,7 @@ def _join_images(index: Index, scans: Scans, store: str) -> None:
             if layer is not None and layer.diff_id != record.diff_ids[i]:
                 index.problems.append(
                     Problem(
-                        "layer_chain_mismatch",
+                        ProblemKind.layer_chain_mismatch,
                         f"{store}/layerdb/sha256/{c[7:]}/diff",
                         f"holds {layer.diff_id[:19]}… where image {image_id[7:19]} has "
                         f"{record.diff_ids[i][:19]}…",
@@ -329,7 +329,7 @@ def _check_parents(index: Index, scans: Scans, store: str) -> None:
         if chain.chain_id(layer.parent, layer.diff_id) != chain_id:
             index.problems.append(
                 Problem(
-                    "layer_chain_mismatch",
+                    ProblemKind.layer_chain_mismatch,
                     f"{store}/layerdb/sha256/{chain_id[7:]}/parent",
                     "its parent and diff do not hash to its chain ID: the layer stack is damaged",
                 )
@@ -401,9 +401,9 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
             cached.update(ancestry(layers, chain_id))
     for chain_id, layer in layers.items():
         if chain_id in reached:
-            owner = Owner("images", layer.cache_id)
+            owner = Owner(Category.images, layer.cache_id)
         elif chain_id in cached:
-            owner = Owner("build_cache", layer.cache_id)
+            owner = Owner(Category.build_cache, layer.cache_id)
         elif layer.cache_id in bk.snapshot_dirs or is_buildkit_id(layer.cache_id):
             # Named in snapshots.db with no record (a failed `docker builder prune`):
             # Docker counts it nowhere, and BuildKit's databases still name it.
@@ -417,10 +417,10 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
             index.mark(f"{store}/layerdb/sha256/{chain_id[7:]}", owner)
         elif images_complete and mounts_complete:
             rel = f"{store}/layerdb/sha256/{chain_id[7:]}"
-            owner = Owner("orphans", rel)
+            owner = Owner(Category.orphans, rel)
             index.orphans.append(
                 Orphan(
-                    "layer_unreferenced",
+                    OrphanKind.layer_unreferenced,
                     rel,
                     "layer reached by no image and no container",
                     (rel, f"{index.layer_root}/{layer.cache_id}"),
@@ -434,7 +434,7 @@ def _join_layers(index: Index, scans: Scans, store: str, now: float, daemon_runn
     if not (images_complete and mounts_complete):
         index.problems.append(
             Problem(
-                "references_incomplete",
+                ProblemKind.references_incomplete,
                 f"{store}",
                 "some image configs or container mounts could not be read, so unreferenced "
                 "layers are not called orphans",
@@ -448,7 +448,7 @@ def _mark_overlay2(index: Index, scans: Scans, now: float, daemon_running: bool)
     _mark_leftovers(index, scans, now, daemon_running)
     for name in scans.buildkit.snapshot_dirs:
         held = name in scans.buildkit.record_dirs
-        index.dir_owner.setdefault(name, Owner("build_cache", name) if held else BUILDKIT_STALE)
+        index.dir_owner.setdefault(name, Owner(Category.build_cache, name) if held else BUILDKIT_STALE)
     _mark_layer_dirs(index, scans, now, daemon_running)
     removing = _being_removed(index, scans, now, daemon_running)
     _check_missing_dirs(index, scans, removing)
@@ -464,7 +464,7 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
         mount_rel = f"{store}/layerdb/mounts/{container_id}"
         owner: Owner
         if container_id in index.containers:
-            owner = Owner("containers", container_id)
+            owner = Owner(Category.containers, container_id)
             if index.rw_size_walkable:
                 index.mark(_diff_of(index, mount.mount_id), size_key=f"rw:{container_id}")
         elif container_id in scans.containers.unusable:
@@ -477,7 +477,7 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
             # Part of that container dir's orphan (or in flight with it), marked below.
             changed = scans.containers.mtimes.get(container_id, 0.0)
             in_flight = daemon_running and now - changed < IN_FLIGHT_SECONDS
-            owner = IN_FLIGHT if in_flight else Owner("orphans", f"containers/{container_id}")
+            owner = IN_FLIGHT if in_flight else Owner(Category.orphans, f"containers/{container_id}")
         elif daemon_running and (
             now - mount.changed < IN_FLIGHT_SECONDS
             or _recent(scans.overlay2, dirs, now)
@@ -488,10 +488,10 @@ def _mark_container_layers(index: Index, scans: Scans, now: float, daemon_runnin
             owner = IN_FLIGHT
             index.mark(mount_rel, owner)
         elif scans.containers.readable:
-            owner = Owner("orphans", mount_rel)
+            owner = Owner(Category.orphans, mount_rel)
             index.orphans.append(
                 Orphan(
-                    "container_layer_orphaned",
+                    OrphanKind.container_layer_orphaned,
                     mount_rel,
                     "container layer whose container is gone",
                     (mount_rel, *(f"{index.layer_root}/{d}" for d in dirs)),
@@ -518,11 +518,11 @@ def _claim_layers_of_orphaned_mounts(index: Index, scans: Scans) -> None:
     layer_rel = {c: f"{store}/layerdb/sha256/{c[7:]}" for c in index.layers}
     claims: dict[ChainID, list[str]] = {}
     for orphan in index.orphans:
-        if orphan.kind != "container_layer_orphaned":
+        if orphan.kind != OrphanKind.container_layer_orphaned:
             continue
         mount = scans.layerdb.mounts[ContainerID(orphan.path.rsplit("/", 1)[1])]
         for c in ancestry(index.layers, mount.parent):
-            if index.layer_owner.get(c) == Owner("orphans", layer_rel[c]):
+            if index.layer_owner.get(c) == Owner(Category.orphans, layer_rel[c]):
                 claims.setdefault(c, []).append(orphan.path)
     if not claims:
         return
@@ -532,7 +532,7 @@ def _claim_layers_of_orphaned_mounts(index: Index, scans: Scans) -> None:
     for c, mounts in claims.items():
         rel = layer_rel[c]
         dropped.add(rel)
-        owner = Owner("orphans", mounts[0]) if len(mounts) == 1 else SHARED_BY_ORPHANS
+        owner = Owner(Category.orphans, mounts[0]) if len(mounts) == 1 else SHARED_BY_ORPHANS
         if len(mounts) == 1:
             extra.setdefault(mounts[0], []).extend(by_path[rel].paths)
         index.layer_owner[c] = owner
@@ -570,14 +570,14 @@ def _mark_container_dirs(index: Index, scans: Scans, now: float, daemon_running:
             for p in paths:
                 index.mark(p, UNATTRIBUTED)
             continue
-        owner = Owner("orphans", rel)
-        index.orphans.append(Orphan("container_dir_orphaned", rel, reason, paths))
+        owner = Owner(Category.orphans, rel)
+        index.orphans.append(Orphan(OrphanKind.container_dir_orphaned, rel, reason, paths))
         for p in paths:
             index.mark(p, owner)
     for container_id, view in index.containers.items():
         for name in view.record.log_files:
             index.mark(
-                f"containers/{container_id}/{name}", Owner("logs", container_id), f"log:{container_id}"
+                f"containers/{container_id}/{name}", Owner(Category.logs, container_id), f"log:{container_id}"
             )
 
 
@@ -590,12 +590,12 @@ def _mark_leftovers(index: Index, scans: Scans, now: float, daemon_running: bool
     store = f"image/{scans.driver}"
     layerdb = scans.layerdb
     for leftover, kind, sub, reason in (
-        *((x, "layer_removing", "sha256", "layer delete interrupted") for x in layerdb.removing),
-        *((x, "layerdb_tmp", "tmp", "layer write interrupted") for x in layerdb.tmp),
+        *((x, OrphanKind.layer_removing, "sha256", "layer delete interrupted") for x in layerdb.removing),
+        *((x, OrphanKind.layerdb_tmp, "tmp", "layer write interrupted") for x in layerdb.tmp),
     ):
         rel = f"{store}/layerdb/{sub}/{leftover.name}"
         in_flight = daemon_running and now - leftover.changed < IN_FLIGHT_SECONDS
-        owner = IN_FLIGHT if in_flight else Owner("orphans", rel)
+        owner = IN_FLIGHT if in_flight else Owner(Category.orphans, rel)
         paths: tuple[str, ...] = (rel,)
         cache_id = leftover.cache_id
         if cache_id and cache_id in scans.overlay2.dirs and cache_id not in index.dir_owner:
@@ -617,15 +617,15 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
             if daemon_running and now - layer_dir.mtime < IN_FLIGHT_SECONDS:
                 owner = IN_FLIGHT
             elif not layer_dir.is_dir:
-                owner = Owner("other", "overlay2 (unknown files)")
+                owner = Owner(Category.other, "overlay2 (unknown files)")
             elif is_buildkit_id(name) and not scans.buildkit.complete:
                 owner = UNATTRIBUTED
             elif complete:
                 rel = f"{index.layer_root}/{name}"
-                owner = Owner("orphans", rel)
+                owner = Owner(Category.orphans, rel)
                 index.orphans.append(
                     Orphan(
-                        "layer_dir_unreferenced",
+                        OrphanKind.layer_dir_unreferenced,
                         rel,
                         "overlay2 dir named by no layer, container mount or build-cache record",
                         (rel,),
@@ -634,7 +634,7 @@ def _mark_layer_dirs(index: Index, scans: Scans, now: float, daemon_running: boo
             else:
                 owner = UNATTRIBUTED
             index.dir_owner[name] = owner
-        sized = owner.category in ("images", "build_cache")
+        sized = owner.category in (Category.images, Category.build_cache)
         diff = _diff_of(index, name)
         whole = diff == f"{index.layer_root}/{name}"
         rel = f"{index.layer_root}/{name}"
@@ -660,7 +660,7 @@ def _mark_aufs_side(index: Index, name: str, owner: Owner) -> None:
     side = [f"{d}/{name}" for d in AUFS_SIDE_DIRS]
     for rel in side:
         index.mark(rel, owner)
-    if owner.category == "orphans":
+    if owner.category == Category.orphans:
         for i, orphan in enumerate(index.orphans):
             if orphan.path == owner.key:
                 index.orphans[i] = Orphan(orphan.kind, orphan.path, orphan.reason, (*orphan.paths, *side))
@@ -694,7 +694,7 @@ def _check_missing_dirs(index: Index, scans: Scans, removing: frozenset[str]) ->
             users = _users_of_layer(index, chain_id)
             index.problems.append(
                 Problem(
-                    "layer_dir_missing",
+                    ProblemKind.layer_dir_missing,
                     f"{index.layer_root}/{layer.cache_id}",
                     f"layer {chain_id[7:19]} has no dir; breaks {users}",
                 )
@@ -705,7 +705,7 @@ def _check_missing_dirs(index: Index, scans: Scans, removing: frozenset[str]) ->
         if view.mount is not None and view.mount.mount_id not in ov.dirs:
             index.problems.append(
                 Problem(
-                    "layer_dir_missing",
+                    ProblemKind.layer_dir_missing,
                     f"{index.layer_root}/{view.mount.mount_id}",
                     f"writable layer of container {view.record.name or container_id[:12]} is gone",
                 )
@@ -722,10 +722,10 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
             # A layer's own link, pointing elsewhere: damage to repair, never an orphan to delete.
             named_owner = index.dir_owner.get(named[link.name], METADATA)
             index.mark(rel, named_owner)
-            if named_owner.category in ("images", "containers", "build_cache"):
+            if named_owner.category in (Category.images, Category.containers, Category.build_cache):
                 index.problems.append(
                     Problem(
-                        "link_missing",
+                        ProblemKind.link_missing,
                         rel,
                         f"short link of {index.layer_root}/{named[link.name]} points to "
                         f"{link.raw_target[:80]!r}, not ../{named[link.name]}/diff; "
@@ -740,9 +740,14 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
             index.mark(rel, index.dir_owner[link.target_dir])
         elif not link.target_exists:
             index.orphans.append(
-                Orphan("link_broken", rel, f"short link to {link.raw_target[:80]!r}, no layer dir", (rel,))
+                Orphan(
+                    OrphanKind.link_broken,
+                    rel,
+                    f"short link to {link.raw_target[:80]!r}, no layer dir",
+                    (rel,),
+                )
             )
-            index.mark(rel, Owner("orphans", rel))
+            index.mark(rel, Owner(Category.orphans, rel))
     prefix = f"{index.layer_root}/"
     for i, orphan in enumerate(index.orphans):
         extra = tuple(
@@ -758,12 +763,12 @@ def _mark_links(index: Index, ov: Overlay2Scan, removing: frozenset[str]) -> Non
             layer_dir.link
             and layer_dir.link not in ov.links
             and owner is not None
-            and owner.category in ("images", "containers")
-            and not (owner.category == "containers" and owner.key in removing)
+            and owner.category in (Category.images, Category.containers)
+            and not (owner.category == Category.containers and owner.key in removing)
         ):
             index.problems.append(
                 Problem(
-                    "link_missing",
+                    ProblemKind.link_missing,
                     f"{index.layer_root}/l/{layer_dir.link}",
                     f"short link of overlay2/{name} is missing; its children cannot mount",
                 )
@@ -789,17 +794,17 @@ def _check_link_files(index: Index, scans: Scans, removing: frozenset[str]) -> N
         if (
             not layer_dir.is_dir
             or owner is None
-            or owner.category not in ("images", "containers", "build_cache")
+            or owner.category not in (Category.images, Category.containers, Category.build_cache)
         ):
             continue
-        if owner.category == "containers" and owner.key in removing:
+        if owner.category == Category.containers and owner.key in removing:
             continue
         if layer_dir.link_error is not None and (
-            owner.category != "build_cache" or layer_dir.link_error != "missing"
+            owner.category != Category.build_cache or layer_dir.link_error != "missing"
         ):
             index.problems.append(
                 Problem(
-                    "link_missing",
+                    ProblemKind.link_missing,
                     f"{index.layer_root}/{name}/link",
                     f"{layer_dir.link_error}; its children cannot mount",
                 )
@@ -807,7 +812,7 @@ def _check_link_files(index: Index, scans: Scans, removing: frozenset[str]) -> N
         if layer_dir.lower_error is not None and (name in needs_lower or layer_dir.lower_error != "missing"):
             index.problems.append(
                 Problem(
-                    "metadata_unreadable",
+                    ProblemKind.metadata_unreadable,
                     f"{index.layer_root}/{name}/lower",
                     f"{layer_dir.lower_error}; overlay2 cannot mount this layer over its parents",
                 )
@@ -835,6 +840,6 @@ def _recent(ov: Overlay2Scan, names: Iterable[str], now: float) -> bool:
 
 def _mark_volumes(index: Index, scans: Scans) -> None:
     for name, volume in scans.volumes.volumes.items():
-        index.mark(f"volumes/{name}", Owner("volumes", name))
+        index.mark(f"volumes/{name}", Owner(Category.volumes, name))
         if volume.has_data:
             index.mark(f"volumes/{name}/_data", size_key=f"vol:{name}")

@@ -39,7 +39,17 @@ from .index import (
     StoreFigures,
 )
 from .measure import usage
-from .model import CLEANED_BY, Orphan, Problem, settle_cleaned_by
+from .model import (
+    CLEANED_BY,
+    Category,
+    CleanCase,
+    Cleaner,
+    Orphan,
+    OrphanKind,
+    Problem,
+    ProblemKind,
+    settle_cleaned_by,
+)
 from .readers.buildkit import BuildCacheScan
 from .readers.containerd import CONTENT, KIND_ACTIVE, ContainerdScan, snapshotter_dir
 from .readers.containers import ContainersScan
@@ -151,7 +161,7 @@ def build_containerd_index(
     )
     index.problems.extend(scan.problems)
     for top in top_entries:
-        index.mark(top, METADATA if top in KNOWN_TOP else Owner("other", top))
+        index.mark(top, METADATA if top in KNOWN_TOP else Owner(Category.other, top))
     snaps = scan.snapshots
     sizes = sizes or SnapshotUsage(root, scan)
     usages = {key: sizes.usage(key) or 0 for key in snaps}
@@ -246,13 +256,13 @@ def build_containerd_index(
         elif scan.readable:
             index.problems.append(
                 Problem(
-                    "layer_dir_missing",
+                    ProblemKind.layer_dir_missing,
                     f"{sdir}/snapshots",
                     f"container {record.name or cid[:12]} has no snapshot",
                 )
             )
         for name in record.log_files:
-            index.mark(f"containers/{cid}/{name}", Owner("logs", cid), f"log:{cid}")
+            index.mark(f"containers/{cid}/{name}", Owner(Category.logs, cid), f"log:{cid}")
     for image_id, count in counts.items():
         seen = index.images.get(image_id)
         if seen is not None:
@@ -263,8 +273,8 @@ def build_containerd_index(
     index.held_volumes = containers.unusable_volumes
     for cid in sorted(containers.unusable):
         rel = f"containers/{cid}"
-        owner = Owner("orphans", rel)
-        index.orphans.append(Orphan("container_dir_orphaned", rel, containers.unusable[cid], (rel,)))
+        owner = Owner(Category.orphans, rel)
+        index.orphans.append(Orphan(OrphanKind.container_dir_orphaned, rel, containers.unusable[cid], (rel,)))
         index.mark(rel, owner)
 
     stale = stale_leases(scan, frozenset(index.containers), now, daemon_running)
@@ -274,7 +284,7 @@ def build_containerd_index(
     for lease_id, reason in sorted(stale.items()):
         index.orphans.append(
             Orphan(
-                "lease_stale",
+                OrphanKind.lease_stale,
                 _lease_rel(scan.base, lease_id),
                 reason,
                 tuple(held[lease_id]),
@@ -284,15 +294,15 @@ def build_containerd_index(
     for rel in unused_paths:
         index.orphans.append(
             Orphan(
-                "store_unused",
+                OrphanKind.store_unused,
                 rel,
                 "image store the daemon no longer uses (it uses the containerd store): all reclaimable",
                 (rel,),
             )
         )
-        index.mark(rel, Owner("orphans", rel))
+        index.mark(rel, Owner(Category.orphans, rel))
     for vname, vol in volumes.volumes.items():
-        index.mark(f"volumes/{vname}", Owner("volumes", vname))
+        index.mark(f"volumes/{vname}", Owner(Category.volumes, vname))
         if vol.has_data:
             index.mark(f"volumes/{vname}/_data", size_key=f"vol:{vname}")
     settle_cleaned_by(index.orphans)
@@ -368,14 +378,14 @@ def stale_leases(
     return out
 
 
-def lease_cleaned_by(labels: Mapping[str, str], now: float) -> str:
+def lease_cleaned_by(labels: Mapping[str, str], now: float) -> Cleaner:
     """Who removes a stale lease: containerd's GC once expired, BuildKit its temporary ones, else no one."""
     expire = _rfc3339(labels.get(EXPIRE_LABEL))
     if expire is not None and expire <= now:
-        return CLEANED_BY["lease_stale:expired"]
+        return CLEANED_BY[CleanCase.lease_expired]
     if TEMPORARY_LABEL in labels:
-        return CLEANED_BY["lease_stale:temporary"]
-    return CLEANED_BY["lease_stale"]
+        return CLEANED_BY[CleanCase.lease_temporary]
+    return CLEANED_BY[OrphanKind.lease_stale]
 
 
 def _own_snapshots(
@@ -394,7 +404,7 @@ def _own_snapshots(
     def claim(key: str | None, who: Owner | None) -> None:
         """Own `key` and its unowned ancestors: as `who`, or (None) each as an image layer."""
         while key is not None and key in snaps and key not in owner:
-            owner[key] = who or Owner("images", snaps[key].id)
+            owner[key] = who or Owner(Category.images, snaps[key].id)
             key = snaps[key].parent
 
     for view in index.images.values():
@@ -406,19 +416,19 @@ def _own_snapshots(
     for cid in index.containers:
         for key in (cid, f"{cid}-init"):
             if key in snaps:
-                owner.setdefault(key, Owner("containers", cid))
+                owner.setdefault(key, Owner(Category.containers, cid))
                 claim(snaps[key].parent, None)
     for key in scan.runtime_snapshots:
-        claim(key, Owner("containers", key.removesuffix("-init")))
+        claim(key, Owner(Category.containers, key.removesuffix("-init")))
     for key in sorted(scan.root_snapshots):
-        claim(key, Owner("other", "snapshots kept by a containerd.io/gc.root label (not Docker's)"))
+        claim(key, Owner(Category.other, "snapshots kept by a containerd.io/gc.root label (not Docker's)"))
     # Live leases first: a stale lease's snapshot may sit on one a live lease holds.
     for lease in sorted(scan.leases.values(), key=lambda x: x.id in stale):
         if lease.id not in stale:
             for k in lease.snapshots:
-                claim(k, Owner("build_cache", k))
+                claim(k, Owner(Category.build_cache, k))
             continue
-        pinned = Owner("orphans", _lease_rel(scan.base, lease.id))
+        pinned = Owner(Category.orphans, _lease_rel(scan.base, lease.id))
         for k in lease.snapshots:
             before = set(owner)
             claim(k, pinned)
@@ -437,17 +447,17 @@ def _own_snapshots(
         if daemon_running and _recent(os.path.join(root, rel), now):
             owner[key] = IN_FLIGHT
         elif complete:
-            owner[key] = Owner("orphans", rel)
+            owner[key] = Owner(Category.orphans, rel)
             index.orphans.append(
                 Orphan(
-                    "snapshot_unreferenced",
+                    OrphanKind.snapshot_unreferenced,
                     rel,
                     f"snapshot {key[:40]} reached by no image, container or lease",
                     (rel,),
                 )
             )
         else:
-            owner[key] = Owner("other", "unattributed (references unreadable)")
+            owner[key] = Owner(Category.other, "unattributed (references unreadable)")
     by_id = {s.id: key for key, s in snaps.items()}
     for name in sorted(scan.snapshot_dirs):
         rel = f"{sdir}/snapshots/{name}"
@@ -457,21 +467,21 @@ def _own_snapshots(
             who = owner[known]
             index.layer_owner[ChainID(known)] = who
         elif name in scan.foreign_snapshots:
-            who = Owner("other", f"containerd namespace {scan.foreign_snapshots[name]}")
+            who = Owner(Category.other, f"containerd namespace {scan.foreign_snapshots[name]}")
         elif daemon_running and _recent(os.path.join(root, rel), now):
             who = IN_FLIGHT
         elif complete:
-            who = Owner("orphans", rel)
+            who = Owner(Category.orphans, rel)
             index.orphans.append(
                 Orphan(
-                    "snapshot_dir_unreferenced",
+                    OrphanKind.snapshot_dir_unreferenced,
                     rel,
                     "snapshot dir with no record in the snapshotter's metadata.db",
                     (rel,),
                 )
             )
         else:
-            who = Owner("other", "unattributed (references unreadable)")
+            who = Owner(Category.other, "unattributed (references unreadable)")
         index.mark(rel, who)
     for key, who in owner.items():
         index.layer_owner.setdefault(ChainID(key), who)
@@ -505,26 +515,26 @@ def _own_blobs(
                 stack.extend(blob.refs)
 
     for img in scan.images.values():
-        reach(img.target, Owner("image_content", "content store"))
+        reach(img.target, Owner(Category.image_content, "content store"))
     for d, blob in scan.blobs.items():
         if blob.root:
-            reach(d, Owner("image_content", "content store"))
+            reach(d, Owner(Category.image_content, "content store"))
     for lease in sorted(scan.leases.values(), key=lambda x: x.id in stale):
         for d in lease.content:
             if lease.id not in stale:
-                reach(d, Owner("build_cache", "content"))
+                reach(d, Owner(Category.build_cache, "content"))
                 continue
             before = set(owner)
-            reach(d, Owner("orphans", _lease_rel(scan.base, lease.id)))
+            reach(d, Owner(Category.orphans, _lease_rel(scan.base, lease.id)))
             stale[lease.id].extend(
                 sorted(f"{bdir}/{n[7:]}" for n in owner.keys() - before if n in scan.blob_files)
             )
     for d, ns in scan.foreign_blobs.items():
         owner.setdefault(
             d,
-            Owner("build_cache", "build history")
+            Owner(Category.build_cache, "build history")
             if ns == HISTORY_NAMESPACE
-            else Owner("other", f"containerd namespace {ns}"),
+            else Owner(Category.other, f"containerd namespace {ns}"),
         )
     complete = scan.readable
     for d in sorted(scan.blob_files):
@@ -534,23 +544,25 @@ def _own_blobs(
             if daemon_running and _recent(os.path.join(root, rel), now):
                 who = IN_FLIGHT
             elif complete:
-                who = Owner("orphans", rel)
+                who = Owner(Category.orphans, rel)
                 reason = (
                     "blob no image, lease or namespace references"
                     if d in scan.blobs
                     else "blob with no record in meta.db"
                 )
-                case = "blob_unreferenced" if d in scan.blobs else "blob_unreferenced:no_record"
-                index.orphans.append(Orphan("blob_unreferenced", rel, reason, (rel,), CLEANED_BY[case]))
+                case = OrphanKind.blob_unreferenced if d in scan.blobs else CleanCase.blob_no_record
+                index.orphans.append(
+                    Orphan(OrphanKind.blob_unreferenced, rel, reason, (rel,), CLEANED_BY[case])
+                )
             else:
-                who = Owner("other", "unattributed (references unreadable)")
+                who = Owner(Category.other, "unattributed (references unreadable)")
         index.mark(rel, who)
     for ingest in scan.ingests:
         rel = f"{scan.base}/{CONTENT}/ingest/{ingest}"
         if not daemon_running:
             index.orphans.append(
-                Orphan("content_ingest", rel, "partial content write, never finished", (rel,))
+                Orphan(OrphanKind.content_ingest, rel, "partial content write, never finished", (rel,))
             )
-            index.mark(rel, Owner("orphans", rel))
+            index.mark(rel, Owner(Category.orphans, rel))
         else:
             index.mark(rel, IN_FLIGHT)

@@ -29,7 +29,7 @@ from typing import Any
 from .fs.safe import mount_points as mount_points
 from .fs.safe import open_dir as _open_dir
 from .index import METADATA, Mark, Owner
-from .model import Problem
+from .model import Category, Problem, ProblemKind
 
 ScanResult = tuple[
     int, int, int, int, int, list[tuple[str, int]], list[tuple[int, int, int]], list[tuple[str, int]], int
@@ -302,7 +302,7 @@ def _walk(
 
     def unreadable(node: Node, tally: Tally, e: OSError) -> None:
         tally.incomplete = True
-        res.problems.append(Problem("path_unreadable", _rel_of(node), e.strerror or str(e)))
+        res.problems.append(Problem(ProblemKind.path_unreadable, _rel_of(node), e.strerror or str(e)))
 
     # Every anchor is [fd, frames still to open through it]; all are closed on the way out.
     anchors: list[list[int]] = []
@@ -617,7 +617,7 @@ def measure(
                 pool is None
                 and jobs > 1
                 and len(pending) >= MIN_TASKS_FOR_POOL
-                and any(tasks[i].owner.category == "images" for i in pending)
+                and any(tasks[i].owner.category == Category.images for i in pending)
             ):
                 pool = _start_pool(jobs)
                 running = {i: pool.apply_async(_run_task, (tasks[i], ctx)) for i in pending}

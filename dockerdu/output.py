@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HistoryError, UsageError
+from .model import OutputFormat, assert_never
 
 if TYPE_CHECKING:
     from .growth import Growth
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 def render(
     report: Report,
-    fmt: str,
+    fmt: OutputFormat,
     growth: Growth | None = None,
     *,
     orphans_only: bool = False,
@@ -39,11 +40,11 @@ def render(
     keeps, in every format, the orphans and problems and what says where they come from.
     `layout`: the table's width and units.
     """
-    if fmt == "html":
+    if fmt is OutputFormat.html:
         from .render.html import render_html
 
         return render_html(report, growth, _audits(history, report) if history is not None else ())
-    if fmt == "json":
+    if fmt is OutputFormat.json:
         import json
 
         from .render.json_ import to_dict
@@ -57,30 +58,32 @@ def render(
 
             doc["growth"] = growth_dict(growth)
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "prometheus":
+    if fmt is OutputFormat.prometheus:
         from .render.prometheus import render_growth_prometheus, render_prometheus
 
         text = render_prometheus(report)
         if orphans_only:
             text = _families(text, ORPHANS_METRICS)
         return text + (render_growth_prometheus(growth) if growth else "")
-    if fmt == "csv":
+    if fmt is OutputFormat.csv:
         from .render.csv_ import render_csv
 
         return render_csv(report, CSV_KINDS if orphans_only else None)
-    from .render.table import render_orphans_table, render_table
+    if fmt is OutputFormat.table:
+        from .render.table import render_orphans_table, render_table
 
-    text = render_orphans_table(report, layout) if orphans_only else render_table(report, layout)
-    if growth is None:
-        return text
-    from .growth import render_growth_table
+        text = render_orphans_table(report, layout) if orphans_only else render_table(report, layout)
+        if growth is None:
+            return text
+        from .growth import render_growth_table
 
-    extra = render_growth_table(growth)
-    if layout is not None and layout.width is not None:
-        from .render.table import end
+        extra = render_growth_table(growth)
+        if layout is not None and layout.width is not None:
+            from .render.table import end
 
-        extra = "".join(end(line, layout.width) + "\n" for line in extra.splitlines())
-    return text + extra
+            extra = "".join(end(line, layout.width) + "\n" for line in extra.splitlines())
+        return text + extra
+    assert_never(fmt)
 
 
 ORPHANS_SCHEMA = "dockerdu.orphans/1"
@@ -146,7 +149,7 @@ def write_output(text: str, output: Path | None) -> None:
         raise UsageError(str(e)) from None
 
 
-def message_stream(fmt: str | None, output: Path | None) -> Any:
+def message_stream(fmt: OutputFormat | None, output: Path | None) -> Any:
     """Where the audit's lines go: stdout, unless the report itself is written there."""
     return sys.stderr if fmt is not None and output is None else sys.stdout
 

@@ -31,33 +31,37 @@ from .fs import safe
 from .fsread import ReadError, read_text
 from .index import Index
 from .locate import Location, running_daemons
-from .model import NEVER, ORPHAN_KINDS
+from .model import Cleaner, OrphanKind
 from .report import OrphanReport, Report
 
 SCHEMA = "dockerdu.prune/1"
-METADATA_ONLY = frozenset({"snapshot_unreferenced", "blob_unreferenced", "lease_stale"})
+METADATA_ONLY = frozenset(
+    {OrphanKind.snapshot_unreferenced, OrphanKind.blob_unreferenced, OrphanKind.lease_stale}
+)
 """Orphans that are records in containerd's databases: containerd's GC removes them."""
-ON_REQUEST = frozenset({"store_unused"})
+ON_REQUEST = frozenset({OrphanKind.store_unused})
 """Removed only when named with --kind: large, and used again if the daemon switches back."""
-CONTAINERD_FILES = frozenset({"content_ingest", "store_unused", "blob_unreferenced"})
+CONTAINERD_FILES = frozenset(
+    {OrphanKind.content_ingest, OrphanKind.store_unused, OrphanKind.blob_unreferenced}
+)
 """What prune removes on a containerd-store root: files no database names (a blob only with no record)."""
 
 
 def _file_only(o: OrphanReport) -> bool:
     """A blob file with no record in meta.db: containerd's GC removes it only after removing other content."""
-    return o.kind == "blob_unreferenced" and o.cleaned_by == NEVER
+    return o.kind == OrphanKind.blob_unreferenced and o.cleaned_by == Cleaner.never
 
 
 ORDER = (
-    "container_dir_orphaned",
-    "container_layer_orphaned",
-    "layerdb_tmp",
-    "layer_removing",
-    "layer_unreferenced",
-    "layer_dir_unreferenced",
-    "link_broken",
-    "content_ingest",
-    "store_unused",
+    OrphanKind.container_dir_orphaned,
+    OrphanKind.container_layer_orphaned,
+    OrphanKind.layerdb_tmp,
+    OrphanKind.layer_removing,
+    OrphanKind.layer_unreferenced,
+    OrphanKind.layer_dir_unreferenced,
+    OrphanKind.link_broken,
+    OrphanKind.content_ingest,
+    OrphanKind.store_unused,
 )
 KILL_AFTER_ENV = "DOCKERDU_PRUNE_KILL_AFTER"
 """Tests: SIGKILL this process after that many removal steps (an interrupted prune)."""
@@ -69,10 +73,10 @@ MANIFEST = "manifest.jsonl"
 class Item:
     """One orphan of the plan: what would go (`steps`, in order) or why it stays (`why`)."""
 
-    kind: str
+    kind: OrphanKind
     path: str
     disk: int
-    cleaned_by: str
+    cleaned_by: Cleaner
     reason: str
     steps: tuple[str, ...]
     action: str
@@ -131,13 +135,13 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _SECONDS[u] for n, u in parts)
 
 
-def check_kinds(kinds: Iterable[str]) -> frozenset[str]:
+def check_kinds(kinds: Iterable[str]) -> frozenset[OrphanKind]:
     """The kinds named with --kind, each a known orphan kind."""
     named = frozenset(kinds)
-    unknown = sorted(named - set(ORPHAN_KINDS))
+    unknown = sorted(named - set(OrphanKind))
     if unknown:
-        raise UsageError(f"unknown orphan kind {unknown[0]!r}; known: {', '.join(ORPHAN_KINDS)}")
-    return named
+        raise UsageError(f"unknown orphan kind {unknown[0]!r}; known: {', '.join(OrphanKind)}")
+    return frozenset(OrphanKind(k) for k in named)
 
 
 def _age(root: Path, paths: Iterable[str], now: float) -> float:
@@ -183,7 +187,7 @@ def _depth(root: Path, layerdb_rel: str) -> int:
 
 def make_plan(
     report: Report,
-    kinds: frozenset[str] = frozenset(),
+    kinds: frozenset[OrphanKind] = frozenset(),
     older_than: float | None = None,
     min_size: int | None = None,
     now: float | None = None,
@@ -203,7 +207,7 @@ def make_plan(
     def key(i: Item) -> tuple[int, int, str]:
         rank = ORDER.index(i.kind) if i.kind in ORDER else len(ORDER)
         # A layer before the one it stacks on: the deepest first.
-        depth = -_depth(root, i.path) if i.kind == "layer_unreferenced" else 0
+        depth = -_depth(root, i.path) if i.kind == OrphanKind.layer_unreferenced else 0
         return rank, depth, i.path
 
     items.sort(key=lambda i: (i.action != "remove", *key(i)))
@@ -213,7 +217,7 @@ def make_plan(
 def _left_because(
     report: Report,
     o: OrphanReport,
-    kinds: frozenset[str],
+    kinds: frozenset[OrphanKind],
     older_than: float | None,
     min_size: int | None,
     root: Path,
@@ -224,14 +228,14 @@ def _left_because(
     if any(os.path.isabs(p) for p in (o.path, *o.paths)):
         return "lies outside the Docker root (a system containerd's): dockerdu prune acts only under the root"
     if o.kind in METADATA_ONLY and not _file_only(o):
-        if o.cleaned_by == NEVER:
+        if o.cleaned_by == Cleaner.never:
             return "a record in containerd's database, which dockerdu never writes"
         return "start the daemon: containerd removes these (dockerdu never writes its databases)"
     if report.store == "containerd" and o.kind not in CONTAINERD_FILES:
         return "on the containerd store dockerdu removes only files no database names"
     if o.kind in ON_REQUEST and o.kind not in kinds:
         return f"a whole image store: removed only with --kind {o.kind}"
-    if o.cleaned_by != NEVER and o.kind not in kinds:
+    if o.cleaned_by != Cleaner.never and o.kind not in kinds:
         return f"{o.cleaned_by} removes it (or name --kind {o.kind})"
     if min_size is not None and o.disk < min_size:
         return "smaller than --min-size"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .model import Cleaner, OrphanKind, ProblemKind
+
 SCHEMA = "dockerdu.report/1"
 
 
@@ -96,20 +98,20 @@ class BuildCacheReport:
 class OrphanReport:
     """A proven leftover and the bytes it holds."""
 
-    kind: str
+    kind: OrphanKind
     path: str
     disk: int
     reason: str
     paths: tuple[str, ...]
-    cleaned_by: str
-    """Who removes it without dockerdu: one of model.CLEANERS."""
+    cleaned_by: Cleaner
+    """Who removes it without dockerdu."""
 
 
 @dataclass(frozen=True)
 class ProblemReport:
     """An inconsistency or unreadable piece; nothing to reclaim."""
 
-    kind: str
+    kind: ProblemKind
     path: str
     reason: str
 

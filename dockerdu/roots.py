@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .index import Index, Mark
 from .locate import _resolve
 from .measure import Measurement, Progress, Tally, measure
-from .model import Problem
+from .model import Category, Problem
 from .report import RootReport
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def measure_containerd_root(
         progress,
         split_parents=frozenset({snapshots[len(ctrd_root) + 1 :]}),
         jobs=jobs,
-        skip_owner=(lambda owner: owner.category == "images") if quick else None,
+        skip_owner=(lambda owner: owner.category == Category.images) if quick else None,
     )
     roots += (RootReport(ctrd_root, "containerd", None if ctrd.skipped else ctrd.root_disk),)
     return combine(docker, ctrd, ctrd_root), roots

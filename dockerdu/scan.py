@@ -17,7 +17,7 @@ from .damage import check_damage
 from .index import IN_FLIGHT, LAYER_ROOTS, METADATA, NAIVE_DIFF_DRIVERS, Index, Owner, Scans, build_index
 from .locate import Location, Store, containerd_in_use, containerd_store, detect_store, graph_drivers
 from .measure import Progress, measure
-from .model import Orphan, Problem
+from .model import Category, Orphan, OrphanKind, Problem, ProblemKind
 from .readers.buildkit import read_build_cache
 from .readers.containers import read_containers
 from .readers.imagedb import read_imagedb, read_references
@@ -100,13 +100,13 @@ def _mark_unused(index: Index, store: Store) -> None:
     for rel in store.unused:
         index.orphans.append(
             Orphan(
-                "store_unused",
+                OrphanKind.store_unused,
                 rel,
                 f"image store the daemon does not use (it uses {store.store}): all reclaimable",
                 (rel,),
             )
         )
-        index.mark(rel, Owner("orphans", rel))
+        index.mark(rel, Owner(Category.orphans, rel))
 
 
 def index_root(location: Location, options: Options, now: float) -> Index:
@@ -236,12 +236,14 @@ def _settle_unreadable(index: Index, root: Path, now: float) -> None:
     kept: list[Problem] = []
     dropped = False
     for problem in index.problems:
-        if problem.kind == "metadata_unreadable" and _changed_within_window(root / problem.path, now):
+        if problem.kind == ProblemKind.metadata_unreadable and _changed_within_window(
+            root / problem.path, now
+        ):
             dropped = True
         else:
             kept.append(problem)
-    if dropped and not any(p.kind == "metadata_unreadable" for p in kept):
-        kept = [p for p in kept if p.kind != "references_incomplete"]
+    if dropped and not any(p.kind == ProblemKind.metadata_unreadable for p in kept):
+        kept = [p for p in kept if p.kind != ProblemKind.references_incomplete]
     index.problems[:] = kept
 
 
@@ -283,7 +285,7 @@ def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None
     layers = {
         f"{index.layer_root}/{layer.cache_id}": layer.cache_id
         for chain_id, layer in index.layers.items()
-        if index.layer_owner.get(chain_id, METADATA).category == "images"
+        if index.layer_owner.get(chain_id, METADATA).category == Category.images
     }
     return LayerCache(directory, root, layers)
 
@@ -316,11 +318,11 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         split_parents=frozenset({_layer_dirs(index), "volumes"}),
         jobs=options.jobs or os.cpu_count() or 1,
         cache=cache,
-        skip_owner=(lambda owner: owner.category == "images") if options.quick else None,
+        skip_owner=(lambda owner: owner.category == Category.images) if options.quick else None,
     )
     engine, why = _engine_id(location.root)
     if why is not None:
-        index.problems.append(Problem("metadata_unreadable", "engine-id", why))
+        index.problems.append(Problem(ProblemKind.metadata_unreadable, "engine-id", why))
     # A system containerd's root is walked as a root of its own and added.
     m, roots = measure_containerd_root(
         index,

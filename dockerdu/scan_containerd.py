@@ -10,7 +10,7 @@ from .damage import check_volume_data
 from .index import Index
 from .index_containerd import SnapshotUsage, build_containerd_index
 from .locate import Location, Store, _resolve
-from .model import Problem
+from .model import Problem, ProblemKind
 from .readers.buildkit import read_build_cache
 from .readers.containerd import CTRD, ContainerdScan, read_containerd
 from .readers.containers import read_containers
@@ -33,7 +33,7 @@ def read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdSca
         scan.readable = False
         scan.problems.append(
             Problem(
-                "containerd_root_missing",
+                ProblemKind.containerd_root_missing,
                 str(where.path) if where.path is not None else "containers",
                 f"the containers use the containerd image store ({store.driver}) but {missing}: "
                 "images, writable layers and build cache are unknown and no container, volume or "
@@ -48,7 +48,7 @@ def read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdSca
         scan.readable = False
         scan.problems.append(
             Problem(
-                "containerd_root_missing",
+                ProblemKind.containerd_root_missing,
                 str(where.path),
                 f"{where.path} holds no Docker namespace (moby) while the containers use the containerd "
                 "image store: not the containerd this Docker used? No image, writable-layer or "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .ids import ChainID
 from .index import METADATA, Index, Owner
+from .model import Category, assert_never
 from .readers.containerd import CONTENT, CTRD
 from .refs import familiar
 
@@ -55,7 +56,7 @@ def _container_name(index: Index, key: str) -> str:
 def describe_owner(index: Index, owner: Owner, relpath: str = "") -> str:
     """One line naming an owner in Docker's terms; `relpath` tells an init layer from a writable one."""
     cat, key = owner
-    if cat == "images":
+    if cat == Category.images:
         chains = [c for c, layer in index.layers.items() if layer.cache_id == key]
         parts = []
         for c in chains:
@@ -63,29 +64,31 @@ def describe_owner(index: Index, owner: Owner, relpath: str = "") -> str:
             place = f"snapshot {key}" if index.store == "containerd" else f"cache ID {key}"
             parts.append(f"layer {c} ({place}) of image(s) {images}")
         return " / ".join(parts) or f"image layer dir {key}"
-    if cat == "containers":
+    if cat == Category.containers:
         view = index.containers.get(key)  # type: ignore[call-overload]
         init = view.mount.init_id if view is not None and view.mount is not None else None
         what = "init layer" if init and f"/{init}" in f"/{relpath}/" else "writable layer"
         return f"{what} of container {_container_name(index, key)} ({key})"
-    if cat == "logs":
+    if cat == Category.logs:
         return f"logs of container {_container_name(index, key)} ({key})"
-    if cat == "volumes":
+    if cat == Category.volumes:
         users = [_container_name(index, c) or c[:12] for c in index.volume_users.get(key, ())]
         return f"volume {key}" + (f", mounted by {', '.join(sorted(users))}" if users else ", unused")
-    if cat == "image_content":
+    if cat == Category.image_content:
         return "content-store blob an image reaches (compressed layer, manifest, index or config)"
-    if cat == "build_cache":
+    if cat == Category.build_cache:
         recs = [r.id for r in index.buildkit.records if key in (r.snapshot_id, r.id)]
         return f"build cache {key}" + (f" (records {', '.join(recs)})" if recs else "")
-    if cat == "orphans":
+    if cat == Category.orphans:
         for o in index.orphans:
             if o.path == key:
                 return f"orphan {o.kind}: {o.path} ({o.reason})"
         return f"orphan {key}"
-    if cat == "metadata":
+    if cat == Category.metadata:
         return "Docker's own metadata" + _metadata_of(index, relpath)
-    return f"other: {key}"
+    if cat == Category.other:
+        return f"other: {key}"
+    assert_never(cat)
 
 
 def _metadata_of(index: Index, relpath: str) -> str:
@@ -151,7 +154,7 @@ def _by_name(index: Index, query: str) -> list[str]:
         if ref in iview.tags or ref in iview.digests:
             out.append(_image_line(index, image_id))
     if query in index.volumes.volumes:
-        out.append(describe_owner(index, Owner("volumes", query)))
+        out.append(describe_owner(index, Owner(Category.volumes, query)))
     return out
 
 
@@ -165,7 +168,7 @@ def _image_line(index: Index, image_id: str) -> str:
 
 def _container_line(index: Index, cid: str) -> str:
     view = index.containers[cid]  # type: ignore[index]
-    line = f"container {cid}: {describe_owner(index, Owner('containers', cid))}"
+    line = f"container {cid}: {describe_owner(index, Owner(Category.containers, cid))}"
     if view.mount is not None and index.store != "containerd":
         line += f" in {index.layer_root}/{view.mount.mount_id}"
         if view.mount.init_id:
@@ -195,7 +198,7 @@ def _by_id(index: Index, query: str) -> list[str]:
                 ("cache ID", layer.cache_id),
             ):
                 if value.startswith(q):
-                    owner = index.layer_owner.get(chain_id, Owner("other", "?"))
+                    owner = index.layer_owner.get(chain_id, Owner(Category.other, "?"))
                     add(value, f"{label} {value}: {describe_owner(index, owner)}")
         for cid, cview in index.containers.items():
             if cid.startswith(q):
@@ -205,11 +208,11 @@ def _by_id(index: Index, query: str) -> list[str]:
                 for label, dir_name in (("mount ID", mount.mount_id), ("init ID", mount.init_id or "")):
                     if dir_name and dir_name.startswith(q):
                         rel = f"{index.layer_root}/{dir_name}"
-                        owner = Owner("containers", cid)
+                        owner = Owner(Category.containers, cid)
                         add(dir_name, f"{label} {dir_name}: {describe_owner(index, owner, rel)}")
         for name in index.volumes.volumes:
             if name.startswith(q):
-                add(f"volume {name}", describe_owner(index, Owner("volumes", name)))
+                add(f"volume {name}", describe_owner(index, Owner(Category.volumes, name)))
         for name, owner in index.dir_owner.items():
             if name.startswith(q) and name not in seen:
                 rel = f"{index.layer_root}/{name}"

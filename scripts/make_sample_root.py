@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=20, help="seed for the planted random IDs")
     args = ap.parse_args(argv)
+    kinds: list[str]
     if args.kinds == "orphans":
         kinds = list(ORPHAN_KINDS)
     elif args.kinds == "all":

@@ -44,6 +44,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from dockerdu.model import OrphanKind, ProblemKind
+
 Version = Literal["20.10", "26.1", "28.5"]
 VERSIONS: tuple[Version, ...] = ("20.10", "26.1")
 """The versions every scenario runs on; 28.5 runs the containerd-store tests."""
@@ -86,24 +88,24 @@ UNUSED_VOLUME_FILE = 20000
 BK_FILE = 51200
 BK_CACHE_FILE = 30000
 
-ORPHAN_KINDS: tuple[str, ...] = (
-    "layer_dir_unreferenced",
-    "layer_unreferenced",
-    "container_layer_orphaned",
-    "container_dir_orphaned",
-    "link_broken",
-    "layerdb_tmp",
-    "layer_removing",
+ORPHAN_KINDS: tuple[OrphanKind, ...] = (
+    OrphanKind.layer_dir_unreferenced,
+    OrphanKind.layer_unreferenced,
+    OrphanKind.container_layer_orphaned,
+    OrphanKind.container_dir_orphaned,
+    OrphanKind.link_broken,
+    OrphanKind.layerdb_tmp,
+    OrphanKind.layer_removing,
 )
-"""Leftovers that nothing references: safe to delete."""
-PROBLEM_KINDS: tuple[str, ...] = (
-    "layer_dir_missing",
-    "image_layer_missing",
-    "link_missing",
-    "metadata_unreadable",
+"""The graphdriver store's orphans a test plants: leftovers nothing references, safe to delete."""
+PROBLEM_KINDS: tuple[ProblemKind, ...] = (
+    ProblemKind.layer_dir_missing,
+    ProblemKind.image_layer_missing,
+    ProblemKind.link_missing,
+    ProblemKind.metadata_unreadable,
 )
-"""Damage to objects that are still in use: to report, never to delete."""
-PLANT_KINDS: tuple[str, ...] = ORPHAN_KINDS + PROBLEM_KINDS
+"""The problems a test plants: damage to objects still in use, to report, never to delete."""
+PLANT_KINDS: tuple[OrphanKind | ProblemKind, ...] = ORPHAN_KINDS + PROBLEM_KINDS
 
 PLANT_IMAGES: dict[str, str] = {
     "layer_unreferenced": "dd-plant-unref:1",
@@ -1136,7 +1138,7 @@ def build_scenario(
     for kind, name in PLANT_CONTAINERS.items():
         if kind not in plants:
             continue
-        if kind == "container_layer_orphaned":
+        if kind == OrphanKind.container_layer_orphaned:
             # A `docker create` whose container dir never got written.
             d.docker("create", "--name", name, "--network", "none", BASE, "true")
         else:
@@ -1482,19 +1484,19 @@ def plant_leftovers(
         if kind not in wanted:
             continue
         orphan = kind in ORPHAN_KINDS
-        if kind == "layer_dir_unreferenced":
+        if kind == OrphanKind.layer_dir_unreferenced:
             cache_id = _random_hex(rng)
             _make_layer_dir(root, cache_id, base_cache, {"dockerdu/unreferenced.bin": b"\0" * 8192}, rng)
             path = o2 / cache_id
-        elif kind == "layer_unreferenced":
+        elif kind == OrphanKind.layer_unreferenced:
             tag, image_id, top, _ = reserved_image(kind)
             _forget_image(root, tag, image_id)
             path = layerdb / "sha256" / _hex(top)
-        elif kind == "container_layer_orphaned":
+        elif kind == OrphanKind.container_layer_orphaned:
             cid, _ = reserved_container(kind)
             shutil.rmtree(root / "containers" / cid)
             path = layerdb / "mounts" / cid
-        elif kind == "container_dir_orphaned":
+        elif kind == OrphanKind.container_dir_orphaned:
             cid, mount_id = reserved_container(kind)
             config_path = root / "containers" / cid / "config.v2.json"
             config = json.loads(config_path.read_text())
@@ -1505,11 +1507,11 @@ def plant_leftovers(
             _remove_layer_dir(root, f"{mount_id}-init")
             shutil.rmtree(layerdb / "mounts" / cid)
             path = root / "containers" / cid
-        elif kind == "link_broken":
+        elif kind == OrphanKind.link_broken:
             (o2 / "l").mkdir(mode=0o700, exist_ok=True)
             path = o2 / "l" / _random_link(rng)
             os.symlink(f"../{_random_hex(rng)}/diff", path)
-        elif kind == "layerdb_tmp":
+        elif kind == OrphanKind.layerdb_tmp:
             files = {"dockerdu/interrupted.bin": b"\0" * 12288}
             tar_bytes = _layer_tar(files)
             cache_id = _random_hex(rng)
@@ -1525,25 +1527,25 @@ def plant_leftovers(
             _write_id(path / "parent", base_top)
             _write_id(path / "diff", "sha256:" + hashlib.sha256(tar_bytes).hexdigest())
             _write_id(path / "cache-id", cache_id)
-        elif kind == "layer_removing":
+        elif kind == OrphanKind.layer_removing:
             tag, image_id, top, _ = reserved_image(kind)
             _forget_image(root, tag, image_id)
             path = layerdb / "sha256" / f"{_hex(top)}-{_random_hex(rng)}-removing"
             os.rename(layerdb / "sha256" / _hex(top), path)
-        elif kind == "layer_dir_missing":
+        elif kind == ProblemKind.layer_dir_missing:
             _, _, _, cache_id = reserved_image(kind)
             _remove_layer_dir(root, cache_id)
             path = o2 / cache_id
-        elif kind == "image_layer_missing":
+        elif kind == ProblemKind.image_layer_missing:
             _, _, top, cache_id = reserved_image(kind)
             _remove_layer_dir(root, cache_id)
             path = layerdb / "sha256" / _hex(top)
             shutil.rmtree(path)
-        elif kind == "link_missing":
+        elif kind == ProblemKind.link_missing:
             _, _, _, cache_id = reserved_image(kind)
             path = o2 / "l" / _read_id(o2 / cache_id / "link")
             path.unlink()
-        elif kind == "metadata_unreadable":
+        elif kind == ProblemKind.metadata_unreadable:
             _, image_id, _, _ = reserved_image(kind)
             path = _imagedb(root) / "content" / "sha256" / _hex(image_id)
             data = path.read_bytes()

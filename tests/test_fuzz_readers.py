@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dockerdu.locate import Location
-from dockerdu.model import PROBLEM_KINDS
+from dockerdu.model import ProblemKind
 from dockerdu.readers.containers import read_containers
 from dockerdu.readers.imagedb import read_imagedb, read_references
 from dockerdu.readers.layerdb import read_layerdb
@@ -75,7 +75,7 @@ _image = st.dictionaries(
 
 def _check(problems: Any) -> None:
     for p in problems:
-        assert p.kind in PROBLEM_KINDS, p
+        assert isinstance(p.kind, ProblemKind), p
         assert not p.path.startswith("/"), p
         assert "\n" not in p.reason, p
 

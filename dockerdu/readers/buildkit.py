@@ -82,6 +82,8 @@ from dockerdu.ids import CACHE_ID, DIGEST
 from dockerdu.model import Problem
 from dockerdu.strconv import in_int64, parse_int64
 
+from ..model import ProblemKind
+
 __all__ = ["BuildCacheRecord", "BuildCacheScan", "SnapshotStore", "read_build_cache"]
 
 DBS = ("metadata_v2.db", "snapshots.db", "containerdmeta.db")
@@ -451,4 +453,4 @@ def _containerd_size(store: SnapshotStore, rid: str, fields: dict[str, Any]) -> 
 
 
 def _problem(name: str, reason: str) -> Problem:
-    return Problem("metadata_unreadable", f"buildkit/{name}", reason[:200] or "unreadable")
+    return Problem(ProblemKind.metadata_unreadable, f"buildkit/{name}", reason[:200] or "unreadable")

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..bbolt import BoltError, Bucket, open_db
 from ..fsread import ReadError, read_bytes
-from ..model import Problem
+from ..model import Problem, ProblemKind
 
 CTRD = "containerd/daemon"
 META_DB = "io.containerd.metadata.v1.bolt/meta.db"
@@ -245,7 +245,7 @@ def read_containerd(root: Path, snapshotter: str = "overlayfs", base_rel: str = 
     except OSError as e:
         scan.readable = False
         scan.problems.append(
-            Problem("path_unreadable", f"{base_rel}/{CONTENT}/blobs/sha256", e.strerror or str(e))
+            Problem(ProblemKind.path_unreadable, f"{base_rel}/{CONTENT}/blobs/sha256", e.strerror or str(e))
         )
     try:
         scan.ingests = tuple(sorted(os.listdir(base / CONTENT / "ingest")))
@@ -263,7 +263,7 @@ def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
         pass
     except OSError as e:
         scan.readable = False
-        scan.problems.append(Problem("path_unreadable", f"{rel}/snapshots", e.strerror or str(e)))
+        scan.problems.append(Problem(ProblemKind.path_unreadable, f"{rel}/snapshots", e.strerror or str(e)))
     if not os.path.lexists(sdir / "metadata.db"):
         return
     try:
@@ -291,7 +291,7 @@ def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
             )
     except (OSError, BoltError, ValueError) as e:
         scan.readable = False
-        scan.problems.append(Problem("metadata_unreadable", f"{rel}/metadata.db", str(e)))
+        scan.problems.append(Problem(ProblemKind.metadata_unreadable, f"{rel}/metadata.db", str(e)))
 
 
 def _read_meta(path: Path, scan: ContainerdScan) -> None:
@@ -363,7 +363,7 @@ def _read_meta(path: Path, scan: ContainerdScan) -> None:
         scan.runtime_snapshots = frozenset(held)
     except (OSError, BoltError, ValueError, UnicodeDecodeError) as e:
         scan.readable = False
-        scan.problems.append(Problem("metadata_unreadable", rel, str(e)))
+        scan.problems.append(Problem(ProblemKind.metadata_unreadable, rel, str(e)))
 
 
 class _Empty:
@@ -403,7 +403,7 @@ def _resolve_images(blobs_dir: Path, scan: ContainerdScan) -> None:
             if not isinstance(e, FileNotFoundError):
                 scan.problems.append(
                     Problem(
-                        "metadata_unreadable",
+                        ProblemKind.metadata_unreadable,
                         f"{scan.base}/{CONTENT}/blobs/sha256/{image.target[7:]}",
                         f"image {name}: {e}",
                     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..fsread import ReadError, list_dir, read_json
 from ..ids import HEX64, ContainerID, IDError, ImageID, parse_image_id
-from ..model import Problem
+from ..model import Problem, ProblemKind
 
 LOCAL_LOGS = "local-logs"
 
@@ -72,7 +72,7 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
     try:
         entries = list_dir(base)
     except ReadError as e:
-        problem = Problem("metadata_unreadable", rel, str(e))
+        problem = Problem(ProblemKind.metadata_unreadable, rel, str(e))
         return ContainersScan({}, {}, (problem,), False, {}, False, unusable_volumes=None)
     containers: dict[ContainerID, ContainerRecord] = {}
     unusable: dict[ContainerID, str] = {}
@@ -87,7 +87,9 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
             what = "a dir" if is_dir else "not a dir"
             problems.append(
                 Problem(
-                    "metadata_unreadable", relpath, f"not a container dir ({what}): Docker cannot load it"
+                    ProblemKind.metadata_unreadable,
+                    relpath,
+                    f"not a container dir ({what}): Docker cannot load it",
                 )
             )
             continue
@@ -108,7 +110,7 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
                     "is a symlink, not a dir: dockerdu does not follow it, while Docker loads the "
                     "container from what it points to; its writable layer and volumes are not orphans"
                 )
-            problems.append(Problem("metadata_unreadable", relpath, why))
+            problems.append(Problem(ProblemKind.metadata_unreadable, relpath, why))
             continue
         try:
             record, damage = _read_container(Path(entry.path), container_id)
@@ -120,10 +122,14 @@ def read_containers(base: Path, rel: str = "containers") -> ContainersScan:
             unusable[container_id] = f"config.v2.json {e}"
             named = e.volumes if isinstance(e, TypeDamage) else None
             held = None if held is None or named is None else held | set(named)
-            problems.append(Problem("metadata_unreadable", f"{relpath}/config.v2.json", f"{e}: {NOT_LOADED}"))
+            problems.append(
+                Problem(ProblemKind.metadata_unreadable, f"{relpath}/config.v2.json", f"{e}: {NOT_LOADED}")
+            )
             continue
         containers[container_id] = record
-        problems.extend(Problem("metadata_unreadable", f"{relpath}/{name}", why) for name, why in damage)
+        problems.extend(
+            Problem(ProblemKind.metadata_unreadable, f"{relpath}/{name}", why) for name, why in damage
+        )
     return ContainersScan(
         containers,
         unusable,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..fsread import ReadError, list_dir, parse_json, read_bytes, read_json, read_text
 from ..ids import HEX64, DiffID, IDError, ImageID, parse_diff_id, parse_image_id
-from ..model import Problem
+from ..model import Problem, ProblemKind
 
 ID_FILE_LIMIT = 4096
 # distribution/reference's grammar: Docker's reference store skips keys that do not parse.
@@ -78,18 +78,18 @@ def read_references(store: Path, rel: str) -> tuple[References, list[Problem]]:
         if str(e) == "missing":
             return References({}, {}, True, missing=True), []
         why = str(e) if str(e) in ("is a symlink", "not a regular file") else f"{e}: {NO_START}"
-        return References({}, {}, False), [Problem("metadata_unreadable", relpath, why)]
+        return References({}, {}, False), [Problem(ProblemKind.metadata_unreadable, relpath, why)]
     repos = doc.get("Repositories") if isinstance(doc, dict) else None
     if not isinstance(repos, dict):
         # (A value of another JSON type fails the decode; an absent or null one does not.)
         decodes = doc is None or (isinstance(doc, dict) and repos is None)
         why = "no Repositories object" + ("" if decodes else f": {NO_START}")
-        return References({}, {}, False), [Problem("metadata_unreadable", relpath, why)]
+        return References({}, {}, False), [Problem(ProblemKind.metadata_unreadable, relpath, why)]
     problems: list[Problem] = []
     for refs in repos.values():
         if not isinstance(refs, dict):
             why = f"a repository is not an object: {NO_START}"
-            problems.append(Problem("metadata_unreadable", relpath, why))
+            problems.append(Problem(ProblemKind.metadata_unreadable, relpath, why))
             continue
         for ref, target in refs.items():
             try:
@@ -100,12 +100,12 @@ def read_references(store: Path, rel: str) -> tuple[References, list[Problem]]:
                 why = f"reference {ref[:80]!r} names no image ID"
                 if not isinstance(target, str):
                     why += f": {NO_START}"
-                problems.append(Problem("metadata_unreadable", relpath, why))
+                problems.append(Problem(ProblemKind.metadata_unreadable, relpath, why))
                 continue
             if len(ref) > 512 or not REFERENCE.fullmatch(ref):
                 problems.append(
                     Problem(
-                        "metadata_unreadable",
+                        ProblemKind.metadata_unreadable,
                         relpath,
                         f"reference {ref[:80]!r} is not a valid image name: Docker ignores it",
                     )
@@ -132,30 +132,31 @@ def read_imagedb(store: Path, rel: str) -> ImageDBScan:
     try:
         entries = list_dir(content)
     except ReadError as e:
-        problems.append(Problem("metadata_unreadable", f"{rel}/imagedb/content/sha256", str(e)))
+        problems.append(Problem(ProblemKind.metadata_unreadable, f"{rel}/imagedb/content/sha256", str(e)))
         return ImageDBScan({}, frozenset(), tuple(problems), readable=False)
     bad_parents: set[ImageID] = set()
     for entry in entries:
         relpath = f"{rel}/imagedb/content/sha256/{entry.name}"
         if not HEX64.fullmatch(entry.name):
             if not entry.name.startswith(".tmp-"):  # leftovers of atomic writes, skipped by Docker too
-                problems.append(Problem("metadata_unreadable", relpath, "not an image ID: Docker ignores it"))
+                bad = "not an image ID: Docker ignores it"
+                problems.append(Problem(ProblemKind.metadata_unreadable, relpath, bad))
             continue
         image_id = ImageID("sha256:" + entry.name)
         try:
             record = _read_image(Path(entry.path), image_id)
         except ReadError as e:
             unreadable.add(image_id)
-            problems.append(Problem("metadata_unreadable", relpath, f"image config {e}"))
+            problems.append(Problem(ProblemKind.metadata_unreadable, relpath, f"image config {e}"))
             continue
         meta_rel = f"{rel}/imagedb/metadata/sha256/{entry.name}"
         parent, why = _read_parent(metadata / entry.name)
         if why is not None:
             bad_parents.add(image_id)
-            problems.append(Problem("metadata_unreadable", f"{meta_rel}/parent", why))
+            problems.append(Problem(ProblemKind.metadata_unreadable, f"{meta_rel}/parent", why))
         why = _check_last_updated(metadata / entry.name)
         if why is not None:
-            problems.append(Problem("metadata_unreadable", f"{meta_rel}/lastUpdated", why))
+            problems.append(Problem(ProblemKind.metadata_unreadable, f"{meta_rel}/lastUpdated", why))
         images[image_id] = ImageRecord(record.id, record.diff_ids, parent, record.created, record.os)
     return ImageDBScan(
         images, frozenset(unreadable), tuple(problems), bad_parents=frozenset(bad_parents)

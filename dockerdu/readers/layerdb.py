@@ -23,7 +23,7 @@ from ..ids import (
     parse_diff_id,
     parse_mount_id,
 )
-from ..model import Problem
+from ..model import Problem, ProblemKind
 from ..strconv import parse_int64
 
 _T = TypeVar("_T")
@@ -109,11 +109,11 @@ def read_layerdb(store: Path, rel: str) -> LayerDBScan:
             layer, size_problem = _read_layer(Path(entry.path), chain_id)
         except FieldError as e:
             unreadable_layers.add(chain_id)
-            problems.append(Problem("metadata_unreadable", f"{relpath}/{e.name}", str(e)))
+            problems.append(Problem(ProblemKind.metadata_unreadable, f"{relpath}/{e.name}", str(e)))
             continue
         layers[chain_id] = layer
         if size_problem is not None:
-            problems.append(Problem("metadata_unreadable", f"{relpath}/size", size_problem))
+            problems.append(Problem(ProblemKind.metadata_unreadable, f"{relpath}/size", size_problem))
     mounts: dict[ContainerID, MountRecord] = {}
     unreadable_mounts: set[ContainerID] = set()
     for entry in _entries(base / "mounts", f"{rel}/layerdb/mounts", problems):
@@ -126,7 +126,7 @@ def read_layerdb(store: Path, rel: str) -> LayerDBScan:
             mounts[container_id] = _read_mount(Path(entry.path), container_id)
         except FieldError as e:
             unreadable_mounts.add(container_id)
-            problems.append(Problem("metadata_unreadable", f"{mount_rel}/{e.name}", str(e)))
+            problems.append(Problem(ProblemKind.metadata_unreadable, f"{mount_rel}/{e.name}", str(e)))
     tmp = tuple(
         leftover
         for e in _entries(base / "tmp", f"{rel}/layerdb/tmp", problems)
@@ -147,14 +147,14 @@ def _entries(path: Path, rel: str, problems: list[Problem]) -> list[os.DirEntry[
     try:
         return sorted(list_dir(path), key=lambda e: e.name)
     except ReadError as e:
-        problems.append(Problem("metadata_unreadable", rel, str(e)))
+        problems.append(Problem(ProblemKind.metadata_unreadable, rel, str(e)))
         return []
 
 
 def _stray(rel: str, entry: os.DirEntry[str], what: str) -> Problem:
     kind = "dir" if entry.is_dir(follow_symlinks=False) else "not a dir"
     name = entry.name if HEX64.fullmatch(entry.name) else f"not a {what} ID"
-    return Problem("metadata_unreadable", rel, f"{name} ({kind}): Docker ignores it")
+    return Problem(ProblemKind.metadata_unreadable, rel, f"{name} ({kind}): Docker ignores it")
 
 
 class FieldError(ReadError):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..fsread import ReadError, list_dir, read_text
-from ..model import Problem
+from ..model import Problem, ProblemKind
 
 LINK_NAME = re.compile(r"[A-Z0-9]{26}")
 # Names overlay2 itself creates beside layer dirs.
@@ -61,7 +61,7 @@ def read_overlay2(base: Path, rel: str = "overlay2") -> Overlay2Scan:
     try:
         entries = list_dir(base)
     except ReadError as e:
-        return Overlay2Scan({}, {}, (), (Problem("metadata_unreadable", rel, str(e)),), False)
+        return Overlay2Scan({}, {}, (), (Problem(ProblemKind.metadata_unreadable, rel, str(e)),), False)
     dirs: dict[str, LayerDir] = {}
     driver_entries: list[str] = []
     for entry in entries:
@@ -107,7 +107,7 @@ def read_overlay2(base: Path, rel: str = "overlay2") -> Overlay2Scan:
     try:
         link_entries = list_dir(base / "l")
     except ReadError as e:
-        problems.append(Problem("metadata_unreadable", f"{rel}/l", str(e)))
+        problems.append(Problem(ProblemKind.metadata_unreadable, f"{rel}/l", str(e)))
         link_entries = []
     for entry in link_entries:
         try:

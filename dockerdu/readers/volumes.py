@@ -11,7 +11,7 @@ from typing import Any
 from ..bbolt import BoltError, Bucket, open_db
 from ..fsread import ReadError, list_dir
 from ..ids import HEX64
-from ..model import Problem
+from ..model import Problem, ProblemKind
 
 METADATA_DB = "metadata.db"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -61,7 +61,7 @@ def read_volumes(base: Path, rel: str = "volumes") -> VolumesScan:
     try:
         entries = list_dir(base)
     except ReadError as e:
-        return VolumesScan({}, (Problem("metadata_unreadable", rel, str(e)),), False)
+        return VolumesScan({}, (Problem(ProblemKind.metadata_unreadable, rel, str(e)),), False)
     meta, problems = read_volume_db(base / METADATA_DB, f"{rel}/{METADATA_DB}")
     volumes: dict[str, VolumeRecord] = {}
     for entry in entries:
@@ -96,14 +96,14 @@ def read_volume_db(path: Path, rel: str) -> tuple[dict[str, dict[str, Any]], lis
     except BoltError as e:
         if str(e) == "is a symlink":
             why = "is a symlink (not followed): dockerd would open what it points to as its volume store"
-            return {}, [Problem("metadata_unreadable", rel, why)]
+            return {}, [Problem(ProblemKind.metadata_unreadable, rel, why)]
         if str(e) == "file too short" and _empty(path):
             # bbolt initializes an empty file: dockerd starts, with no volume's labels or options.
             why = "empty: dockerd makes a new one, without the labels and options of any volume"
-            return {}, [Problem("metadata_unreadable", rel, why)]
-        return {}, [Problem("metadata_unreadable", rel, f"{e}: {NO_START}")]
+            return {}, [Problem(ProblemKind.metadata_unreadable, rel, why)]
+        return {}, [Problem(ProblemKind.metadata_unreadable, rel, f"{e}: {NO_START}")]
     except OSError as e:
-        return {}, [Problem("metadata_unreadable", rel, f"{e.strerror or e}: {NO_START}")]
+        return {}, [Problem(ProblemKind.metadata_unreadable, rel, f"{e.strerror or e}: {NO_START}")]
     out: dict[str, dict[str, Any]] = {}
     problems: list[Problem] = []
     try:
@@ -119,7 +119,7 @@ def read_volume_db(path: Path, rel: str) -> tuple[dict[str, dict[str, Any]], lis
             if not isinstance(doc, dict):
                 problems.append(
                     Problem(
-                        "metadata_unreadable",
+                        ProblemKind.metadata_unreadable,
                         rel,
                         f"volume {name[:80]!r}: its record is not a JSON object; dockerd logs an error "
                         "and forgets its labels and options",
@@ -128,7 +128,7 @@ def read_volume_db(path: Path, rel: str) -> tuple[dict[str, dict[str, Any]], lis
                 continue
             out[name] = doc
     except BoltError as e:
-        return {}, [Problem("metadata_unreadable", rel, f"{e}: {NO_START}")]
+        return {}, [Problem(ProblemKind.metadata_unreadable, rel, f"{e}: {NO_START}")]
     return out, problems
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..growth import Growth
+from ..model import Category
 from ..report import ImageReport, Report
 from ..text import clean as valid_text
 
@@ -100,14 +101,10 @@ def render_prometheus(report: Report) -> str:
         "Allocated bytes under each root walked (Docker's, and a system containerd's), as du -sx -B1 of it.",
         [((("path", r.path), ("role", r.role)), r.disk) for r in report.roots if r.disk is not None],
     )
-    categories = (
-        "images", "image_content", "containers", "logs", "volumes",
-        "build_cache", "orphans", "metadata", "other",
-    )  # fmt: skip
     out.gauge(
         "dockerdu_disk_bytes",
         "Allocated bytes per category; the categories add up to dockerdu_root_disk_bytes.",
-        [((("category", c),), getattr(t, c)) for c in categories],
+        [((("category", c),), getattr(t, c)) for c in Category],
     )
     out.gauge(
         "dockerdu_reclaimable_bytes", "Allocated bytes that could go, all categories.", _one(t.reclaimable)

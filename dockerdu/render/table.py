@@ -13,13 +13,12 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..model import Category
 from ..report import ContainerReport, ImageReport, Report
 from ..text import display
 from ..units import size_text
 
-CATEGORIES = (
-    "images", "image_content", "containers", "logs", "volumes", "build_cache", "orphans", "metadata", "other"
-)  # fmt: skip
+CATEGORIES = tuple(Category)
 """The `totals` categories in the order the summary line names them."""
 
 ELLIPSIS = "…"
