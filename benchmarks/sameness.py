@@ -320,6 +320,9 @@ def _queries(manifest: dict[str, Any], orphans_json: str) -> list[str]:
     ids = sorted({n for p in sampled for n in p.split("/") if re.fullmatch(r"[0-9a-f]{64}", n)})
     qs += [i[:12] for i in ids]
     qs += [f"{i[:12]}\u2026" for i in ids[:1]]  # as the tables print it
+    qs += [i[:2] for i in ids[:3]]  # prefixes that likely match several
+    cache_ids = sorted(p.split("/")[1] for p in sampled if re.fullmatch(r"overlay2/[0-9a-f]{64}", p))
+    qs += [f"{c}/diff" for c in cache_ids[:1]]  # relative to the driver's dir
     for driver in ("overlay2", "vfs"):
         links = root / driver / "l"
         if links.is_dir():
@@ -340,10 +343,12 @@ def strip_varying(text: str) -> str:
 
 
 def _file_name(args: list[str]) -> str:
-    """`report.txt`, `orphans.txt`, `which-<query>-<hash>.txt`, `image-<ref>-<hash>.txt`."""
-    command, arg = args[0], args[-1]
+    """`report.txt`, `orphans.txt`, `which-<query>-<hash>.txt`, `image-<refs>-<hash>.txt`."""
+    command = args[0]
     if command in ("report", "orphans"):
         return f"{command}.txt"
+    at = 4 if command == "which" else 8  # after `--root R` (and `-f json --top 5`)
+    arg = " ".join(args[at:])
     safe = re.sub(r"[^A-Za-z0-9.:_-]+", "_", arg).strip("_")[-60:]
     return f"{command}-{safe}-{hashlib.sha256(arg.encode()).hexdigest()[:8]}.txt"
 
@@ -395,8 +400,10 @@ def run(workdir: Path, python: str, out: Path, jobs: int) -> int:
         results = {tuple(a): _invoke(python, a) for a in fixed}
         orphans_out = results[tuple(fixed[1])][1]
         calls = [["which", "--root", root, q] for q in _queries(manifest, orphans_out)]
-        refs = manifest["tags"] + manifest["image_ids"]
-        calls += [["image", "--root", root, "-f", "json", "--top", "5", ref] for ref in refs]
+        refs = [[r] for r in manifest["tags"] + manifest["image_ids"]]
+        first = manifest["image_ids"][0].split(":", 1)[1]
+        refs += [["no-such-image:1"], [first[:12]], [first[:1]], manifest["tags"][:2]]
+        calls += [["image", "--root", root, "-f", "json", "--top", "5", *r] for r in refs]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for args, result in zip(calls, pool.map(lambda a: _invoke(python, a), calls), strict=True):
                 results[tuple(args)] = result
