@@ -21,16 +21,22 @@ refactoring can show that `report`, `orphans`, `which` and `image` are unchanged
 - `d20-vfs`: Docker 20.10 on vfs: an imported base, two builds sharing a layer, a
   running, an exited and a created container, a named volume; stopped cleanly.
 
-Each root is built once (`build` skips a root whose `manifest.json` exists) and is then
-only read. `run` executes `PY -m dockerdu` (the checkout installed in that interpreter's
-venv; run from `/`, so no checkout on the current directory shadows it) on every root:
-`report` and `orphans` (`-f json --no-cache`), `which` for each name, tag, volume, ID
-prefix, orphan path, sampled path under the root, short link and a missing path, and
-`image REF -f json --top 5` for every tag and image ID; each invocation's exit code,
-stdout and stderr go to one file, with the fields that change from run to run replaced
-by `<varies>` (`generated_at`, the free space of the file system holding the root).
-`compare A B` prints every difference and exits 1 if there is one. `check` verifies the
-3,000-deep and vfs acceptance items of `dockerdu image`.
+Each root is built once (`build` skips a root whose `manifest.json` exists; the manifest
+lists what the daemon had: tags, image IDs, containers, volumes, planted paths) and is
+then only read. `run` executes `PY -m dockerdu` (the dockerdu installed in that
+interpreter's venv; run from `/` in a fixed environment, so no checkout on the current
+directory shadows it) on every root: `report` and `orphans` (`-f json --no-cache`);
+`which` for each tag, container name and ID prefix, volume, image ID prefix, planted path,
+orphan and problem path, sampled paths of every shape under the root (two per shape), ID
+prefixes (also as the tables print them, and two-character ones that match several), a
+short link, `ID/diff`, a missing path and a path outside the root; `image REF -f json
+--top 5` for every tag and image ID, an unknown ref, ID prefixes and two refs at once.
+Each invocation's exit code, stdout and stderr go to one file, with the fields that
+change from run to run replaced by `<varies>` (`generated_at`; `filesystem`, the free
+space of the file system holding the root). Hash randomisation is left on: output that
+depends on it is a difference worth seeing. `compare A B` prints every difference and
+exits 1 if there is one. `check` verifies the 3,000-deep and vfs acceptance items of
+`dockerdu image`.
 
     python benchmarks/sameness.py build --workdir DIR
     python benchmarks/sameness.py run --workdir DIR --python PY --out OUTDIR
@@ -133,8 +139,8 @@ def _build_deep_image(d: rd.PrivateDaemon) -> tuple[str, str]:
     )
     diff_ids = d.api(f"/images/{image_id}/json")["RootFS"]["Layers"]
     chains = rd.chain_ids(diff_ids)
-    layerdb = d.root / "image/overlay2/layerdb/sha256"
-    return tuple((layerdb / c.split(":", 1)[1] / "cache-id").read_text().strip() for c in chains[-2:])  # type: ignore[return-value]
+    lower, upper = (d.root / "image/overlay2/layerdb" / c.replace(":", "/") / "cache-id" for c in chains[-2:])
+    return lower.read_text().strip(), upper.read_text().strip()
 
 
 def _plant_deep(root: Path, lower_cache: str, upper_cache: str) -> None:
@@ -327,8 +333,7 @@ def _queries(manifest: dict[str, Any], orphans_json: str) -> list[str]:
         links = root / driver / "l"
         if links.is_dir():
             qs += [f"l/{n}" for n in sorted(os.listdir(links))[:3]]
-    seen: set[str] = set()
-    return [q for q in qs if q and not (q in seen or seen.add(q))]  # type: ignore[func-returns-value]
+    return [q for q in dict.fromkeys(qs) if q]
 
 
 _GENERATED_AT = re.compile(r'("generated_at": ?)"[^"]*"')
@@ -531,7 +536,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n} invocations written under {args.out}")
         return 0
     if args.cmd == "compare":
-        return compare(args.a, args.b)
+        try:
+            return compare(args.a, args.b)
+        except BrokenPipeError:  # `compare A B | head`: the differences were there
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     return check(args.workdir.resolve(), args.python)
 
 
