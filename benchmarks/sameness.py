@@ -352,7 +352,7 @@ def _file_name(args: list[str]) -> str:
     command = args[0]
     if command in ("report", "orphans"):
         return f"{command}.txt"
-    at = 4 if command == "which" else 8  # after `--root R` (and `-f json --top 5`)
+    at = 3 if command == "which" else 7  # after `--root R` (and `-f json --top 5`)
     arg = " ".join(args[at:])
     safe = re.sub(r"[^A-Za-z0-9.:_-]+", "_", arg).strip("_")[-60:]
     return f"{command}-{safe}-{hashlib.sha256(arg.encode()).hexdigest()[:8]}.txt"
@@ -412,8 +412,11 @@ def run(workdir: Path, python: str, out: Path, jobs: int) -> int:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for args, result in zip(calls, pool.map(lambda a: _invoke(python, a), calls), strict=True):
                 results[tuple(args)] = result
+        names = {argv: _file_name(list(argv)) for argv in results}
+        if len(set(names.values())) != len(names):
+            raise AssertionError(f"{name}: two invocations would share a file")
         for argv, result in results.items():
-            (dest / _file_name(list(argv))).write_text(_record(list(argv), result))
+            (dest / names[argv]).write_text(_record(list(argv), result))
             count += 1
         print(f"{name}: {len(results)} invocations", flush=True)
     return count
