@@ -30,6 +30,7 @@ from .fs.safe import mount_points as mount_points
 from .fs.safe import open_dir as _open_dir
 from .index import METADATA, Mark, Owner
 from .model import Problem
+from .records import record
 
 ScanResult = tuple[
     int, int, int, int, int, list[tuple[str, int]], list[tuple[int, int, int]], list[tuple[str, int]], int
@@ -121,7 +122,7 @@ class TaskResult:
     """The latest st_ctime (ns) of any inode walked: when its contents last changed."""
 
 
-@dataclass(frozen=True)
+@record
 class Task:
     """A subtree to walk: where, as what, and the marks that lie below it."""
 
@@ -169,7 +170,7 @@ class TaskCache:
         return False
 
 
-@dataclass(frozen=True)
+@record
 class _Context:
     root: str
     dev: int
@@ -501,7 +502,7 @@ def usage(path: str) -> int:
     return sum(t.disk for t in res.tallies.values()) + sum(b for b, _ in res.links.values())
 
 
-@dataclass(frozen=True)
+@record
 class DirUsage:
     """The figures of one dir walked as the report walks a layer dir."""
 

@@ -78,6 +78,7 @@ def _delattr(self: Any, name: str) -> None:
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 def record(cls: type[_T]) -> type[_T]:
     """`cls` as a frozen dataclass (see the module's docstring)."""
+    documented = bool(cls.__doc__)
     # Fields, __match_args__ and the class attributes of defaults, without generated methods.
     made: Any = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
     fields = dataclasses.fields(made)
@@ -89,6 +90,8 @@ def record(cls: type[_T]) -> type[_T]:
     if hasattr(made, "__post_init__"):
         raise TypeError(f"{cls.__qualname__}: a record has no __post_init__")
     names = tuple(f.name for f in fields)
+    if not documented:  # as a dataclass's: its signature
+        made.__doc__ = f"{cls.__name__}({', '.join(f'{f.name}: {f.type}' for f in fields)})"
     made.__record_names__ = names
     made.__record_init__ = tuple((f.name, f.default, f.default_factory) for f in fields)
     made.__init__ = _init
