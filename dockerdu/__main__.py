@@ -1,5 +1,5 @@
 """`python -m dockerdu`."""
 
-from .cli import main
+from .fastcli import main
 
 main()

@@ -10,6 +10,9 @@
  * the inodes with more than one link. measure.py keeps a pure-Python loop with
  * the same results, used when this module was not built.
  *
+ * The walk runs without the GIL (what it hands back is kept in C buffers meanwhile and
+ * made into Python objects at the end), so that several threads walk at once.
+ *
  * Safety: no path is opened. Each subdirectory is opened relative to its parent's
  * fd, with O_NOFOLLOW, and walked only if fstat shows the inode the listing
  * showed; stat never follows a symlink. Paths are built only for the caller.
@@ -59,11 +62,19 @@ struct linux_dirent64 {
     char d_name[];
 };
 
+/* A growable byte buffer of records, filled while the GIL is released. */
+struct records {
+    char *data;
+    size_t len, cap;
+};
+
 struct walk {
     unsigned long long dev, blocks, inodes, files, size, entries;
     long long newest;
     int depth;
-    PyObject *dirs, *multi, *errors;
+    int nomem;
+    /* dirs: (ino, path length, path); multi: (ino, blocks, size); errors: (errno, length, path) */
+    struct records dirs, multi, errors;
     char *bufs[MAX_DEPTH + 1];
     char path[REL_MAX + NAME_MAX + 2];
 };
@@ -86,48 +97,69 @@ open_subdir(int parent, const char *name)
 }
 
 static int
-append_new(PyObject *list, PyObject *item)
+put(struct walk *w, struct records *r, const void *data, size_t n)
 {
-    if (item == NULL) {
-        return -1;
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 4096;
+        while (cap < r->len + n) {
+            cap *= 2;
+        }
+        char *grown = PyMem_RawRealloc(r->data, cap);
+        if (grown == NULL) {
+            w->nomem = 1;
+            return -1;
+        }
+        r->data = grown;
+        r->cap = cap;
     }
-    int rc = PyList_Append(list, item);
-    Py_DECREF(item);
-    return rc;
+    memcpy(r->data + r->len, data, n);
+    r->len += n;
+    return 0;
 }
 
-/* `name` (NULL: the dir itself) below the dir whose path is w->path[:len]. */
-static PyObject *
-path_of(struct walk *w, size_t len, const char *name)
+/* A record of `head` (hlen bytes), then the path of `name` (NULL: the dir itself) below
+ * the dir whose path is w->path[:len], as its length and its bytes. */
+static int
+put_path(struct walk *w, struct records *r, const void *head, size_t hlen, size_t len, const char *name)
 {
-    if (name == NULL) {
-        return PyUnicode_DecodeFSDefaultAndSize(w->path, (Py_ssize_t)len);
+    unsigned int n = (unsigned int)len;
+    size_t name_len = name == NULL ? 0 : strlen(name);
+    if (name != NULL) {
+        n = (unsigned int)(len == 0 ? name_len : len + 1 + name_len);
     }
-    if (len == 0) {
-        return PyUnicode_DecodeFSDefault(name);
+    if (put(w, r, head, hlen) < 0 || put(w, r, &n, sizeof n) < 0) {
+        return -1;
     }
-    size_t n = strlen(name);
-    char buf[sizeof w->path + NAME_MAX + 1];
-    memcpy(buf, w->path, len);
-    buf[len] = '/';
-    memcpy(buf + len + 1, name, n);
-    return PyUnicode_DecodeFSDefaultAndSize(buf, (Py_ssize_t)(len + 1 + n));
+    if (name == NULL || len > 0) {
+        if (put(w, r, w->path, len) < 0) {
+            return -1;
+        }
+    }
+    if (name != NULL) {
+        if (len > 0 && put(w, r, "/", 1) < 0) {
+            return -1;
+        }
+        if (put(w, r, name, name_len) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int
 add_error(struct walk *w, size_t len, const char *name, int err)
 {
-    return append_new(w->errors, Py_BuildValue("(Ni)", path_of(w, len, name), err));
+    return put_path(w, &w->errors, &err, sizeof err, len, name);
 }
 
 /* List the dir open as `fd` (path w->path[:len], `level` below the top), stat its
- * entries, and walk its subdirs within reach. Returns -1 with a Python error set, or
- * when the top dir's listing failed (errno set, no Python error). */
+ * entries, and walk its subdirs within reach; runs without the GIL. Returns -1 when
+ * out of memory (w->nomem set), or when the top dir's listing failed (errno set). */
 static int
 list_dir(struct walk *w, int fd, int level, size_t len)
 {
-    if (w->bufs[level] == NULL && (w->bufs[level] = PyMem_Malloc(LIST_BUF)) == NULL) {
-        PyErr_NoMemory();
+    if (w->bufs[level] == NULL && (w->bufs[level] = PyMem_RawMalloc(LIST_BUF)) == NULL) {
+        w->nomem = 1;
         return -1;
     }
     char *buf = w->bufs[level];
@@ -175,8 +207,8 @@ list_dir(struct walk *w, int fd, int level, size_t len)
             size_t n = strlen(name);
             size_t sub_len = len == 0 ? n : len + 1 + n;
             if (level >= w->depth || sub_len > REL_MAX) {
-                if (append_new(w->dirs, Py_BuildValue("(NK)", path_of(w, len, name),
-                                                      (unsigned long long)st.st_ino)) < 0) {
+                unsigned long long ino = (unsigned long long)st.st_ino;
+                if (put_path(w, &w->dirs, &ino, sizeof ino, len, name) < 0) {
                     return -1;
                 }
                 continue;
@@ -213,9 +245,10 @@ list_dir(struct walk *w, int fd, int level, size_t len)
                 return -1;
             }
         } else if (st.st_nlink > 1) {
-            if (append_new(w->multi, Py_BuildValue("(KKK)", (unsigned long long)st.st_ino,
-                                                   (unsigned long long)st.st_blocks,
-                                                   (unsigned long long)st.st_size)) < 0) {
+            unsigned long long rec[3] = {(unsigned long long)st.st_ino,
+                                         (unsigned long long)st.st_blocks,
+                                         (unsigned long long)st.st_size};
+            if (put(w, &w->multi, rec, sizeof rec) < 0) {
                 return -1;
             }
         } else {
@@ -225,6 +258,56 @@ list_dir(struct walk *w, int fd, int level, size_t len)
             w->size += (unsigned long long)st.st_size;
         }
     }
+}
+
+/* The records of `r` as a list of (path, number): `head` bytes (an unsigned long long
+ * when `wide`, else an int), then the path's length and bytes. */
+static PyObject *
+paths_of(const struct records *r, int wide)
+{
+    PyObject *list = PyList_New(0);
+    size_t at = 0, head = wide ? sizeof(unsigned long long) : sizeof(int);
+    while (list != NULL && at < r->len) {
+        unsigned long long number = 0;
+        int err = 0;
+        unsigned int n;
+        if (wide) {
+            memcpy(&number, r->data + at, head);
+        } else {
+            memcpy(&err, r->data + at, head);
+        }
+        memcpy(&n, r->data + at + head, sizeof n);
+        at += head + sizeof n;
+        PyObject *path = PyUnicode_DecodeFSDefaultAndSize(r->data + at, (Py_ssize_t)n);
+        at += n;
+        PyObject *item = path == NULL ? NULL : wide ? Py_BuildValue("(NK)", path, number)
+                                                    : Py_BuildValue("(Ni)", path, err);
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(item);
+    }
+    return list;
+}
+
+static PyObject *
+multi_of(const struct records *r)
+{
+    size_t count = r->len / (3 * sizeof(unsigned long long));
+    PyObject *list = PyList_New((Py_ssize_t)count);
+    for (size_t i = 0; list != NULL && i < count; i++) {
+        unsigned long long rec[3];
+        memcpy(rec, r->data + i * sizeof rec, sizeof rec);
+        PyObject *item = Py_BuildValue("(KKK)", rec[0], rec[1], rec[2]);
+        if (item == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
 }
 
 static PyObject *
@@ -238,37 +321,44 @@ scan(PyObject *Py_UNUSED(self), PyObject *args)
     if (w.depth > MAX_DEPTH) {
         w.depth = MAX_DEPTH;
     }
-    w.dirs = PyList_New(0);
-    w.multi = PyList_New(0);
-    w.errors = PyList_New(0);
-    if (w.dirs == NULL || w.multi == NULL || w.errors == NULL) {
-        goto fail;
-    }
+    PyObject *result = NULL;
+    int rc, err = 0;
+    Py_BEGIN_ALLOW_THREADS
     /* List from the start, and leave the offset there again (as os.scandir does
      * with a dir fd), so the caller's fd can be listed again. */
-    if (lseek(fd, 0, SEEK_SET) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        goto fail;
+    rc = (int)lseek(fd, 0, SEEK_SET);
+    if (rc >= 0) {
+        rc = list_dir(&w, fd, 0, 0);
+        err = errno;
+        lseek(fd, 0, SEEK_SET);
+    } else {
+        err = errno;
     }
-    int rc = list_dir(&w, fd, 0, 0);
-    if (rc < 0 && !PyErr_Occurred()) {
-        PyErr_SetFromErrno(PyExc_OSError);
-    }
-    lseek(fd, 0, SEEK_SET);
     for (int i = 0; i <= MAX_DEPTH; i++) {
-        PyMem_Free(w.bufs[i]);
+        PyMem_RawFree(w.bufs[i]);
     }
-    if (rc < 0) {
-        goto fail;
+    Py_END_ALLOW_THREADS
+    if (w.nomem) {
+        PyErr_NoMemory();
+    } else if (rc < 0) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+    } else {
+        PyObject *dirs = paths_of(&w.dirs, 1);
+        PyObject *multi = dirs == NULL ? NULL : multi_of(&w.multi);
+        PyObject *errors = multi == NULL ? NULL : paths_of(&w.errors, 0);
+        if (errors != NULL) {
+            result = Py_BuildValue("(KKKKKNNNL)", w.blocks, w.inodes, w.files, w.size, w.entries,
+                                   dirs, multi, errors, w.newest);
+        } else {
+            Py_XDECREF(dirs);
+            Py_XDECREF(multi);
+        }
     }
-    return Py_BuildValue("(KKKKKNNNL)", w.blocks, w.inodes, w.files, w.size, w.entries,
-                         w.dirs, w.multi, w.errors, w.newest);
-
-fail:
-    Py_XDECREF(w.dirs);
-    Py_XDECREF(w.multi);
-    Py_XDECREF(w.errors);
-    return NULL;
+    PyMem_RawFree(w.dirs.data);
+    PyMem_RawFree(w.multi.data);
+    PyMem_RawFree(w.errors.data);
+    return result;
 }
 
 static PyMethodDef methods[] = {

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from .chain import ancestors
 from .ids import ChainID, ContainerID, ImageID
 from .index import ImageView, Index, Owner
 from .measure import Measurement
 from .model import Category, ProblemKind
+from .records import record
 from .refs import shown_image
 from .report import (
     BuildCacheItem,
@@ -73,7 +73,7 @@ def _layer_refs(index: Index, all_images: bool) -> dict[ChainID, int]:
     return refs
 
 
-@dataclass(frozen=True)
+@record
 class Sharing:
     """Who holds each layer: the one accounting of sharing, for `report` and `image` alike."""
 
@@ -109,7 +109,7 @@ def _build_cache_layers(index: Index) -> set[ChainID]:
     return ancestors(index.layers, tops)
 
 
-@dataclass(frozen=True)
+@record
 class ImageRemoval:
     """What `docker rmi` of one image alone deletes on this host."""
 

@@ -2,46 +2,30 @@
 
 from __future__ import annotations
 
-import enum
-import os
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
-from .errors import Busy, HistoryError, InUse, RootError, UsageError
+from .errors import InUse, UsageError
+from .fastcli import ExitCode as ExitCode
+from .fastcli import emit as _emit
+from .fastcli import located as _located
+from .fastcli import report_work, run_work
+from .fastcli import scan_options as _options
+from .fastcli import table_layout as _layout
 from .imagedefaults import DEFAULT_OFFENDERS
 from .model import ImageFormat, OrphansFormat, OutputFormat, PlanFormat, assert_never
 from .text import display
 
 # Each command imports what it needs when it runs: start-up is a large part of a short
-# run, and `report` should not pay for the modules of `image` or `audit`.
-if TYPE_CHECKING:
-    from .growth import Growth
-    from .locate import Location
-    from .render.table import Layout
-    from .report import Report
-    from .scan import Options
-
-
-class ExitCode(enum.IntEnum):
-    """dockerdu's exit codes; 2 is Click's own for usage errors."""
-
-    OK = 0
-    THRESHOLD_EXCEEDED = 1
-    USAGE = 2
-    ROOT_UNREADABLE = 3
-    INTERNAL_ERROR = 4
-    AUDIT_RUNNING = 5
-    """audit: another audit holds the lock beside the history file."""
-    ROOT_IN_USE = 6
-    """prune: a dockerd or containerd runs on the root, or a process holds files or mounts under it."""
+# run, and `report` should not pay for the modules of `image` or `audit`. The common
+# `report` command lines do not even come here (dockerdu.fastcli).
 
 
 class _Group(TyperGroup):
@@ -215,100 +199,9 @@ def _fail(message: str, code: ExitCode) -> NoReturn:
 
 
 def _run(debug: bool, work: Callable[[], ExitCode]) -> None:
-    try:
-        code = work()
-    except RootError as e:
-        _fail(str(e), ExitCode.ROOT_UNREADABLE)
-    except (UsageError, HistoryError) as e:
-        _fail(str(e), ExitCode.USAGE)
-    except Busy as e:
-        _fail(str(e), ExitCode.AUDIT_RUNNING)
-    except InUse as e:
-        _fail(str(e), ExitCode.ROOT_IN_USE)
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
-    except Exception as e:  # noqa: BLE001 - the one place a bug becomes a message
-        if debug:
-            traceback.print_exc()
-        _fail(
-            f"internal error: {type(e).__name__}: {e} (run again with --debug for a bug report)",
-            ExitCode.INTERNAL_ERROR,
-        )
+    code = run_work(debug, work, (typer.Exit, typer.Abort))
     if code != ExitCode.OK:
-        raise typer.Exit(int(code))
-
-
-def _located(root: Path | None) -> Location:
-    from .locate import check_root, locate
-
-    location = locate(root)
-    check_root(location.root)
-    return location
-
-
-def _options(
-    quick: bool,
-    cache_dir: Path | None,
-    no_cache: bool,
-    jobs: int,
-    quiet: bool,
-    containerd_root: Path | None = None,
-) -> Options:
-    from .cache import default_cache_dir
-    from .scan import Options
-
-    progress = None
-    if not quiet:  # imported only then: it brings humanize
-        from .progress import progress_for
-
-        progress = progress_for(sys.stderr)
-    return Options(
-        quick=quick,
-        cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
-        jobs=jobs,
-        progress=progress,
-        containerd_root=containerd_root,
-    )
-
-
-def _layout(no_trunc: bool, binary: bool, raw_bytes: bool, quick: bool, output: Path | None) -> Layout:
-    """The table's width: none with --no-trunc, else $COLUMNS, else the terminal's, else 80."""
-    from .render.table import Layout
-
-    if binary and raw_bytes:
-        raise UsageError("--binary and --bytes: choose one")
-    width: int | None = None
-    if not no_trunc:
-        columns = os.environ.get("COLUMNS", "")
-        if columns.isdigit() and int(columns) > 0:
-            width = int(columns)
-        elif output is None and sys.stdout.isatty():
-            width = os.get_terminal_size(sys.stdout.fileno()).columns or 80
-        else:
-            width = 80
-    return Layout(width, "binary" if binary else "bytes" if raw_bytes else "docker", quick)
-
-
-def _emit(
-    report: Report,
-    fmt: OutputFormat,
-    growth: Growth | None = None,
-    output: Path | None = None,
-    *,
-    orphans_only: bool = False,
-    layout: Layout | None = None,
-    history: Path | None = None,
-) -> None:
-    from .output import render, write_output
-
-    text = render(report, fmt, growth, orphans_only=orphans_only, layout=layout, history=history)
-    write_output(text, output)
-
-
-def _history_file(path: Path | None) -> Path:
-    from .history import default_path
-
-    return path or default_path()
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -334,27 +227,10 @@ def report(
     """Account for every byte under the root: images, containers, logs, volumes, build cache, orphans."""
 
     def work() -> ExitCode:
-        from .scan import build_report
-
-        if since and fmt is OutputFormat.csv:
-            raise UsageError("--since has no CSV form (one row per object); use table, json or prometheus")
-        layout = _layout(no_trunc, binary, raw_bytes, quick, output)
-        options = _options(quick, cache_dir, no_cache, jobs, quiet, containerd_root)
-        report = build_report(_located(root), options)
-        growth = None
-        if since:
-            from .audit import since as growth_since
-
-            growth = growth_since(history, report)
-        if since and growth is None:
-            where = display(str(_history_file(history)))
-            typer.echo(
-                f"dockerdu: no previous audit of {display(report.root)} in {where}"
-                "; `dockerdu audit` records one (run it from cron or a timer)",
-                err=True,
-            )
-        _emit(report, fmt, growth, output, layout=layout, history=_history_file(history) if since else None)
-        return ExitCode.OK
+        return report_work(
+            root, fmt, quick, cache_dir, no_cache, jobs, quiet, containerd_root,
+            since, history, output, no_trunc, binary, raw_bytes,
+        )  # fmt: skip
 
     _run(debug, work)
 

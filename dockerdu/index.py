@@ -22,6 +22,7 @@ from .readers.imagedb import ImageDBScan, ImageRecord, References
 from .readers.layerdb import LayerDBScan, LayerRecord, MountRecord
 from .readers.overlay2 import Overlay2Scan
 from .readers.volumes import VolumesScan
+from .records import record as frozen_record
 
 if TYPE_CHECKING:
     from .ctrdroot import ContainerdRoot
@@ -76,7 +77,7 @@ class Mark(NamedTuple):
     size_key: str | None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Scans:
     """Everything the readers produced for one root."""
 
@@ -94,7 +95,7 @@ class Scans:
     problems: tuple[Problem, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ImageView:
     """An image joined with its layers and references."""
 
@@ -109,7 +110,7 @@ class ImageView:
     containers: int
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ContainerView:
     """A container with a usable config, joined with its layerdb mount."""
 
@@ -117,7 +118,7 @@ class ContainerView:
     mount: MountRecord | None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class StoreFigures:
     """Docker's figures where a store computes them its own way (the containerd store).
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import pwd
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RootError as RootError
 from .fsread import ReadError, read_json
+from .records import record
 
 DEFAULT_ROOT = Path("/var/lib/docker")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
@@ -20,7 +20,7 @@ ROOT_MARKERS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@record
 class Daemon:
     """A running dockerd and the data root it uses."""
 
@@ -28,7 +28,7 @@ class Daemon:
     root: Path
 
 
-@dataclass(frozen=True)
+@record
 class Location:
     """The data root to scan and how it was chosen."""
 
@@ -220,7 +220,7 @@ CONTAINERD_SNAPSHOTTERS = ("overlayfs", "native", "btrfs", "zfs", "fuse-overlayf
 """Snapshotters whose data lives under `containerd/daemon/io.containerd.snapshotter.v1.<name>`."""
 
 
-@dataclass(frozen=True)
+@record
 class Store:
     """Which image store a root holds, and the data of a store the daemon no longer uses."""
 

@@ -30,6 +30,7 @@ from .fs.safe import mount_points as mount_points
 from .fs.safe import open_dir as _open_dir
 from .index import METADATA, Mark, Owner
 from .model import Category, Problem, ProblemKind
+from .records import record
 
 ScanResult = tuple[
     int, int, int, int, int, list[tuple[str, int]], list[tuple[int, int, int]], list[tuple[str, int]], int
@@ -121,7 +122,7 @@ class TaskResult:
     """The latest st_ctime (ns) of any inode walked: when its contents last changed."""
 
 
-@dataclass(frozen=True)
+@record
 class Task:
     """A subtree to walk: where, as what, and the marks that lie below it."""
 
@@ -169,7 +170,7 @@ class TaskCache:
         return False
 
 
-@dataclass(frozen=True)
+@record
 class _Context:
     root: str
     dev: int
@@ -501,7 +502,7 @@ def usage(path: str) -> int:
     return sum(t.disk for t in res.tallies.values()) + sum(b for b, _ in res.links.values())
 
 
-@dataclass(frozen=True)
+@record
 class DirUsage:
     """The figures of one dir walked as the report walks a layer dir."""
 
@@ -621,8 +622,15 @@ def measure(
             ):
                 pool = _start_pool(jobs)
                 running = {i: pool.apply_async(_run_task, (tasks[i], ctx)) for i in pending}
+            if pool is None and jobs > 1 and len(pending) > 1 and _scan_dir is not scan_dir_py:
+                # The C scan releases the GIL: threads walk these tasks side by side.
+                walked_here = _walk_threads([tasks[i] for i in pending], ctx, jobs)
+                running = {i: walked_here[n] for n, i in enumerate(pending)}
             for i in pending:
-                results[i] = advance(running[i].get() if pool is not None else _walk(tasks[i], ctx))
+                if pool is not None:
+                    results[i] = advance(running[i].get())
+                else:
+                    results[i] = advance(running[i] if i in running else _walk(tasks[i], ctx))
             if pool is not None:
                 pool.close()
         except BaseException:
@@ -653,6 +661,45 @@ def _start_pool(jobs: int) -> Any:
     from multiprocessing import get_context
 
     return get_context("fork").Pool(jobs)
+
+
+def _walk_threads(tasks: list[Task], ctx: _Context, jobs: int) -> list[TaskResult]:
+    """`tasks` walked by `jobs` threads (this one among them), results in their order.
+
+    For the few tasks of a cached or quick run: threads start at once, where a pool
+    of processes costs more than it saves.
+    """
+    import threading
+
+    results: dict[int, TaskResult] = {}
+    failed: list[BaseException] = []
+    order = iter(range(len(tasks)))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while not failed:
+            with lock:
+                i = next(order, None)
+            if i is None:
+                return
+            try:
+                results[i] = _walk(tasks[i], ctx)
+            except BaseException as e:  # raised again in the calling thread
+                failed.append(e)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(jobs, len(tasks)) - 1)]
+    for t in threads:
+        t.start()
+    try:
+        work()
+    except BaseException as e:  # Ctrl-C, an audit's --timeout: the others stop at their next task
+        failed.append(e)
+        raise
+    for t in threads:
+        t.join()
+    if failed:
+        raise failed[0]
+    return [results[i] for i in range(len(tasks))]
 
 
 def _run_task(task: Task, ctx: _Context) -> TaskResult:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .model import Cleaner, OrphanKind, ProblemKind
+from .records import record
 
 SCHEMA = "dockerdu.report/1"
 
 
-@dataclass(frozen=True)
+@record
 class LayerReport:
     """One layer of an image, base first."""
 
@@ -23,7 +24,7 @@ class LayerReport:
     files: int | None
 
 
-@dataclass(frozen=True)
+@record
 class ImageReport:
     """One image as `docker images` lists it."""
 
@@ -41,7 +42,7 @@ class ImageReport:
     layers: tuple[LayerReport, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ContainerReport:
     """One container Docker loads."""
 
@@ -60,7 +61,7 @@ class ContainerReport:
     volumes: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class VolumeReport:
     """One volume of the local driver."""
 
@@ -72,7 +73,7 @@ class VolumeReport:
     anonymous: bool
 
 
-@dataclass(frozen=True)
+@record
 class BuildCacheItem:
     """One BuildKit record."""
 
@@ -84,7 +85,7 @@ class BuildCacheItem:
     last_used: str | None
 
 
-@dataclass(frozen=True)
+@record
 class BuildCacheReport:
     """BuildKit's cache: its dirs in overlay2/ and its records."""
 
@@ -94,7 +95,7 @@ class BuildCacheReport:
     records: tuple[BuildCacheItem, ...]
 
 
-@dataclass(frozen=True)
+@record
 class OrphanReport:
     """A proven leftover and the bytes it holds."""
 
@@ -107,7 +108,7 @@ class OrphanReport:
     """Who removes it without dockerdu."""
 
 
-@dataclass(frozen=True)
+@record
 class ProblemReport:
     """An inconsistency or unreadable piece; nothing to reclaim."""
 
@@ -116,7 +117,7 @@ class ProblemReport:
     reason: str
 
 
-@dataclass(frozen=True)
+@record
 class OtherReport:
     """Bytes under the root that belong to none of the named categories."""
 
@@ -124,7 +125,7 @@ class OtherReport:
     disk: int
 
 
-@dataclass(frozen=True)
+@record
 class Reclaimable:
     """What could go, as Docker figures it (`size`) and in allocated bytes (`disk`)."""
 
@@ -132,7 +133,7 @@ class Reclaimable:
     disk: int | None
 
 
-@dataclass(frozen=True)
+@record
 class Totals:
     """Allocated bytes per category; they add up to root_disk. None: not measured (quick mode)."""
 
@@ -150,7 +151,7 @@ class Totals:
     """containerd store: content-store blobs (compressed layers, manifests, configs) of images."""
 
 
-@dataclass(frozen=True)
+@record
 class FileSystem:
     """The file system holding the root."""
 
@@ -160,7 +161,7 @@ class FileSystem:
     percent: float
 
 
-@dataclass(frozen=True)
+@record
 class DockerInfo:
     """What is known of the Docker that wrote the root and of the daemon now."""
 
@@ -175,7 +176,7 @@ class DockerInfo:
     """containerd store: whose formulas image Size and LayersSize follow (they differ by Docker version)."""
 
 
-@dataclass(frozen=True)
+@record
 class RootReport:
     """One root the walk covered: Docker's data root, or the containerd root holding its images."""
 
@@ -186,7 +187,7 @@ class RootReport:
     """Allocated bytes under it, as `du -sx -B1` counts them; None: not measured (quick mode)."""
 
 
-@dataclass(frozen=True)
+@record
 class NamespaceReport:
     """Another client's namespace of the containerd Docker uses (`k8s.io`, `default`, ...)."""
 
@@ -198,7 +199,7 @@ class NamespaceReport:
     """Allocated bytes of its snapshots and blobs that no Docker image, container or lease holds."""
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """Everything dockerdu found under one root."""
 

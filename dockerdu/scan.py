@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from dataclasses import dataclass
@@ -342,7 +341,7 @@ def build_report(location: Location, options: Options | None = None) -> Report:
         m,
         root=str(location.root),
         root_source=location.source,
-        generated_at=dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds"),
+        generated_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now)),  # no datetime import
         version=__version__,
         daemon_pid=location.daemon.pid if location.daemon else None,
         engine_id=os.path.lexists(location.root / "engine-id"),

@@ -63,6 +63,37 @@ def test_parallel_walk_equals_serial(builder: RootBuilder) -> None:
     assert serial.totals.root_disk == du(root)
 
 
+@pytest.mark.usefixtures("settled")
+def test_threads_walk_a_cached_or_quick_run_as_one_thread_does(
+    builder: RootBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What such a run still walks (writable layers, volumes) is walked by threads, the C
+    scan running without the GIL; a hard link between two of them is charged once, to the
+    first in the fixed merge order, whichever thread met it first."""
+    root = _root(builder).root
+    rw = sorted(
+        p for p in (root / "overlay2").glob("*/diff/rw") if not p.parent.parent.name.endswith("-init")
+    )
+    os.link(rw[0], rw[1].parent / "linked-from-another-container")
+    threaded: list[int] = []
+    walk_threads = measure._walk_threads
+
+    def spy(tasks: list[measure.Task], ctx: object, jobs: int) -> list[measure.TaskResult]:
+        threaded.append(len(tasks))
+        return walk_threads(tasks, ctx, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(measure, "_walk_threads", spy)
+    cache_dir = tmp_path / "cache"
+    _report(root, cache_dir=cache_dir, jobs=1)  # fills the cache
+    for options in ({"quick": True}, {"cache_dir": cache_dir}):
+        one = _report(root, jobs=1, **options)
+        assert not threaded
+        three = _report(root, jobs=3, **options)
+        assert threaded and threaded.pop() >= 5  # 4 writable layers and a volume, at least
+        assert _figures(one) == _figures(three)
+    assert one.totals.root_disk == du(root)
+
+
 @pytest.fixture
 def settled(monkeypatch: pytest.MonkeyPatch) -> None:
     """Layers count as settled as soon as they were written (no writeback window)."""

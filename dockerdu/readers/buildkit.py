@@ -72,7 +72,6 @@ import os
 import stat
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -80,6 +79,7 @@ from dockerdu.bbolt import BoltError, Bucket, open_db
 from dockerdu.fsread import ReadError, read_bytes
 from dockerdu.ids import CACHE_ID, DIGEST
 from dockerdu.model import Problem
+from dockerdu.records import record
 from dockerdu.strconv import in_int64, parse_int64
 
 from ..model import ProblemKind
@@ -92,7 +92,7 @@ _T = TypeVar("_T")
 INT_FIELDS = ("snapshot.size", "cache.usageCount", "cache.lastUsedAt", "cache.createdAt")
 
 
-@dataclass(frozen=True)
+@record
 class BuildCacheRecord:
     """One build-cache record as `docker system df -v` lists it."""
 
@@ -109,7 +109,7 @@ class BuildCacheRecord:
     """`sha256:` chain ID of the image layer this record was exported as."""
 
 
-@dataclass(frozen=True)
+@record
 class BuildCacheScan:
     """Everything read from `buildkit/`."""
 

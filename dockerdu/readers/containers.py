@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..fsread import ReadError, list_dir, read_json
 from ..ids import HEX64, ContainerID, IDError, ImageID, parse_image_id
 from ..model import Problem, ProblemKind
+from ..records import record
 
 LOCAL_LOGS = "local-logs"
 
 
-@dataclass(frozen=True)
+@record
 class ContainerRecord:
     """One container as its config.v2.json describes it."""
 
@@ -41,7 +41,7 @@ class TypeDamage(ReadError):
         self.volumes = volumes
 
 
-@dataclass(frozen=True)
+@record
 class ContainersScan:
     """Containers with a usable config, and container dirs without one."""
 

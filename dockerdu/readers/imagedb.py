@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..fsread import ReadError, list_dir, parse_json, read_bytes, read_json, read_text
 from ..ids import HEX64, DiffID, IDError, ImageID, parse_diff_id, parse_image_id
 from ..model import Problem, ProblemKind
+from ..records import record
 
 ID_FILE_LIMIT = 4096
 # distribution/reference's grammar: Docker's reference store skips keys that do not parse.
@@ -28,7 +28,7 @@ RFC3339 = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record
 class ImageRecord:
     """One image config from imagedb, with its optional metadata."""
 
@@ -39,7 +39,7 @@ class ImageRecord:
     os: str
 
 
-@dataclass(frozen=True)
+@record
 class References:
     """repositories.json: tags and digests per image ID."""
 
@@ -54,7 +54,7 @@ class References:
 NO_START = "dockerd will not start (Couldn't create reference store repository)"
 
 
-@dataclass(frozen=True)
+@record
 class ImageDBScan:
     """Every image config that could be read, and the IDs of those that could not."""
 
@@ -158,9 +158,7 @@ def read_imagedb(store: Path, rel: str) -> ImageDBScan:
         if why is not None:
             problems.append(Problem(ProblemKind.metadata_unreadable, f"{meta_rel}/lastUpdated", why))
         images[image_id] = ImageRecord(record.id, record.diff_ids, parent, record.created, record.os)
-    return ImageDBScan(
-        images, frozenset(unreadable), tuple(problems), bad_parents=frozenset(bad_parents)
-    )
+    return ImageDBScan(images, frozenset(unreadable), tuple(problems), bad_parents=frozenset(bad_parents))
 
 
 def _read_image(path: Path, image_id: ImageID) -> ImageRecord:

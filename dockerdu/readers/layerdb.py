@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,6 +23,7 @@ from ..ids import (
     parse_mount_id,
 )
 from ..model import Problem, ProblemKind
+from ..records import record
 from ..strconv import parse_int64
 
 _T = TypeVar("_T")
@@ -32,7 +32,7 @@ REMOVING = re.compile(r"([0-9a-f]{64})-[0-9a-f]{64}-removing")
 ID_FILE_LIMIT = 4096
 
 
-@dataclass(frozen=True)
+@record
 class LayerRecord:
     """layerdb/sha256/<chain>/: one read-only layer."""
 
@@ -45,7 +45,7 @@ class LayerRecord:
     """Last change of the layerdb dir (ctime: the rename that registers a layer sets it)."""
 
 
-@dataclass(frozen=True)
+@record
 class MountRecord:
     """layerdb/mounts/<container>/: one container's writable layer."""
 
@@ -57,7 +57,7 @@ class MountRecord:
     """Last change of the mount dir (mtime or ctime), to tell one being created."""
 
 
-@dataclass(frozen=True)
+@record
 class Leftover:
     """A layerdb entry left by an interrupted write or delete, and the dir it names."""
 
@@ -69,7 +69,7 @@ class Leftover:
     """The layer it names as its parent, which it keeps in use while in flight."""
 
 
-@dataclass(frozen=True)
+@record
 class LayerDBScan:
     """What layerdb holds; `complete` is False when some reference could not be read."""
 

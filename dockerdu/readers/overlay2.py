@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..fsread import ReadError, list_dir, read_text
 from ..model import Problem, ProblemKind
+from ..records import record
 
 LINK_NAME = re.compile(r"[A-Z0-9]{26}")
 # Names overlay2 itself creates beside layer dirs.
@@ -16,7 +16,7 @@ DRIVER_FILES = ("backingFsBlockDev",)
 DRIVER_CHECK_PREFIXES = ("opaque-bug-check", "metacopy-check", "check-overlayfs-support")
 
 
-@dataclass(frozen=True)
+@record
 class LayerDir:
     """overlay2/<name>/ as found on disk."""
 
@@ -34,7 +34,7 @@ class LayerDir:
     """Where `diff` points when it is a symlink (what overlayfs would mount instead); else None."""
 
 
-@dataclass(frozen=True)
+@record
 class ShortLink:
     """overlay2/l/<name> and the overlay2 dir it points to (None when it points elsewhere)."""
 
@@ -44,7 +44,7 @@ class ShortLink:
     raw_target: str
 
 
-@dataclass(frozen=True)
+@record
 class Overlay2Scan:
     """Everything directly under overlay2/."""
 

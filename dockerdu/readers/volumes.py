@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from ..bbolt import BoltError, Bucket, open_db
 from ..fsread import ReadError, list_dir
 from ..ids import HEX64
 from ..model import Problem, ProblemKind
+from ..records import record
 
 METADATA_DB = "metadata.db"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -25,7 +26,7 @@ NO_START = (
 DRIVER_FILES = ("backingFsBlockDev", METADATA_DB)
 
 
-@dataclass(frozen=True)
+@record
 class VolumeRecord:
     """volumes/<name>/ as the local driver sees it."""
 
@@ -47,7 +48,7 @@ class VolumeRecord:
         return ANONYMOUS_LABEL in self.labels or bool(HEX64.fullmatch(self.name))
 
 
-@dataclass(frozen=True)
+@record
 class VolumesScan:
     """Every volume dir, and the names of Docker's own files beside them."""
 
