@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .ctrdroot import ContainerdRoot, has_metadata, running_containerds
-from .damage import check_volume_data
-from .index import Index
-from .index_containerd import SnapshotUsage, build_containerd_index
-from .locate import Location, Store, _resolve
-from .model import Problem
-from .readers.buildkit import read_build_cache
-from .readers.containerd import CTRD, ContainerdScan, read_containerd
-from .readers.containers import read_containers
-from .readers.volumes import read_volumes
-from .roots import separate_root
+from ...ctrdroot import ContainerdRoot, has_metadata, running_containerds
+from ...damage import check_volume_data
+from ...index import Index
+from ...locate import Location, Store, _resolve
+from ...model import Problem
+from ...readers.buildkit import read_build_cache
+from ...readers.containerd import CTRD, ContainerdScan, read_containerd
+from ...readers.containers import read_containers
+from ...readers.volumes import read_volumes
+from ...roots import separate_root
+from .index import SnapshotUsage, build_containerd_index
 
 
 def read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdScan:
