@@ -21,6 +21,7 @@ from .stores.graphdriver.drivers import driver as driver_row
 
 if TYPE_CHECKING:
     from .ctrdroot import ContainerdRoot
+    from .layout import Layout
     from .readers.containerd import Namespace
 
 # When a daemon is running, anything unreferenced that changed this recently may be
@@ -98,7 +99,8 @@ class StoreFigures:
 class Index:
     """The joined model of a root, and the marks that tell the walk who owns what."""
 
-    driver: str
+    layout: Layout
+    """The roots, the store and the driver: where each mark's path lies."""
     images: dict[ImageID, ImageView]
     layers: dict[ChainID, LayerRecord]
     layer_owner: dict[ChainID, Owner]
@@ -111,14 +113,12 @@ class Index:
     problems: list[Problem] = field(default_factory=list)
     marks: dict[str, Mark] = field(default_factory=dict)
     dir_owner: dict[str, Owner] = field(default_factory=dict)
-    """overlay2 dir name -> owner."""
+    """Layer dir name (under the driver's layer dir) -> owner."""
     notes: list[str] = field(default_factory=list)
     layer_dirs: frozenset[str] = frozenset()
     """Names of the dirs present under the driver's layer dir (overlay2/, or the snapshots)."""
     incomplete: set[str] = field(default_factory=set)
     """Figures the damaged metadata leaves partial, by their `incomplete[]` names."""
-    store: str = ""
-    """Which image store the daemon uses: a graphdriver name, or `containerd`; "" means `driver`."""
     figures: StoreFigures | None = None
     naive_rw_sizes: dict[ContainerID, int] = field(default_factory=dict)
     """Container ID -> SizeRw as the naive diff makes it (vfs, fuse-overlayfs), where it was read."""
@@ -142,9 +142,19 @@ class Index:
     """containerd store: the other namespaces of the same containerd (not Docker's)."""
 
     @property
+    def driver(self) -> str:
+        """The graphdriver, or the containerd snapshotter."""
+        return self.layout.driver
+
+    @property
+    def store(self) -> str:
+        """Which image store the daemon uses: the graphdriver's name, or `containerd`."""
+        return self.layout.store
+
+    @property
     def layer_root(self) -> str:
-        """Root-relative dir holding the graphdriver's layer dirs (`overlay2`, `vfs/dir`)."""
-        return driver_row(self.driver).layer_root
+        """The dir of the layer dirs (`overlay2`, `vfs/dir`, a snapshotter's `snapshots`), as marked."""
+        return self.layout.layer_root
 
     @property
     def rw_size_walkable(self) -> bool:

@@ -7,16 +7,20 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .account import account
 from .cache import LayerCache
 from .index import METADATA, Index
 from .locate import Location, containerd_in_use, containerd_store, detect_store
-from .measure import Progress, measure
+from .measure import Progress
 from .model import Problem
 from .report import FileSystem, Report
-from .roots import measure_containerd_root
+from .roots import measure_roots
+
+if TYPE_CHECKING:
+    from .stores.interface import Store
 
 
 @dataclass(frozen=True)
@@ -36,42 +40,28 @@ class Options:
     containerd_root_source: str = "--containerd-root"
 
 
-def _layer_dirs(index: Index) -> str:
-    """The dir whose children are layer dirs (or snapshots), each walked as a task of its own."""
-    if index.store != "containerd":
-        return index.layer_root
-    from .readers.containerd import snapshotter_dir
-
-    return f"{snapshotter_dir(index.driver)}/snapshots"
-
-
 def index_root(location: Location, options: Options, now: float) -> Index:
-    """Read and join a root's records, for the store the root holds.
-
-    While a daemon runs, the readers see each file at a different moment, so a
-    create or remove under way can look like a leftover or a dangling reference.
-    Whatever orphan or problem the read of a graphdriver store finds is then read a
-    second time, and kept only when that read finds it again; the rest was in flight.
-    """
+    """Read and join a root's records, by the store the root holds (`stores/`)."""
     from .ctrdroot import daemon_json_of, find_containerd_root
 
-    store = detect_store(location.root)
-    if store.store != "containerd" and containerd_in_use(
-        location.root, store, daemon_json_of(location.root, location.daemon)
+    kind = detect_store(location.root)
+    if kind.store != "containerd" and containerd_in_use(
+        location.root, kind, daemon_json_of(location.root, location.daemon)
     ):
-        store = containerd_store(location.root)
-    if store.store == "containerd":
+        kind = containerd_store(location.root)
+    if kind.store == "containerd":
         where = find_containerd_root(
             location.root, options.containerd_root, options.containerd_root_source, location.daemon
         )
         # Imported here: most roots are graphdriver roots, and start-up counts in a short run.
-        from .stores.containerd.read import containerd_index
+        from .stores.containerd.store import ContainerdStore
 
-        index = containerd_index(location, store, now, where)
+        image_store: Store = ContainerdStore(location, kind, where)
     else:
-        from .stores.graphdriver.read import index_graphdriver
+        from .stores.graphdriver.store import GraphdriverStore
 
-        index = index_graphdriver(location, store, now)
+        image_store = GraphdriverStore(location, kind)
+    index = image_store.index(now)
     if location.daemon is not None:
         index.notes.append(
             f"dockerd (pid {location.daemon.pid}) was running during the scan: "
@@ -81,7 +71,8 @@ def index_root(location: Location, options: Options, now: float) -> Index:
 
 
 def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None:
-    if options.cache_dir is None or options.quick or index.store == "containerd":
+    content = index.layout.layer_content
+    if options.cache_dir is None or options.quick or content is None:
         return None
     directory = options.cache_dir.resolve()
     if directory == Path(root) or Path(root) in directory.parents:
@@ -92,7 +83,7 @@ def _layer_cache(index: Index, options: Options, root: str) -> LayerCache | None
         for chain_id, layer in index.layers.items()
         if index.layer_owner.get(chain_id, METADATA).category == "images"
     }
-    return LayerCache(directory, root, layers)
+    return LayerCache(directory, root, layers, content=content)
 
 
 def filesystem_of(root: Path) -> FileSystem | None:
@@ -115,28 +106,13 @@ def build_report(location: Location, options: Options | None = None) -> Report:
     index = index_root(location, options, now)
     root = str(location.root)
     cache = _layer_cache(index, options, root)
-    m = measure(
-        root,
-        index.marks,
-        index.parents(),
-        options.progress,
-        split_parents=frozenset({_layer_dirs(index), "volumes"}),
-        jobs=options.jobs or os.cpu_count() or 1,
-        cache=cache,
-        skip_owner=(lambda owner: owner.category == "images") if options.quick else None,
+    # Each root (the Docker root; a system containerd's) is walked as a root of its own and added.
+    m, roots = measure_roots(
+        index, options.progress, jobs=options.jobs or os.cpu_count() or 1, quick=options.quick, cache=cache
     )
     engine, why = _engine_id(location.root)
     if why is not None:
         index.problems.append(Problem("metadata_unreadable", "engine-id", why))
-    # A system containerd's root is walked as a root of its own and added.
-    m, roots = measure_containerd_root(
-        index,
-        location.root,
-        m,
-        options.progress,
-        jobs=options.jobs or os.cpu_count() or 1,
-        quick=options.quick,
-    )
     if cache is not None:
         try:
             cache.save()

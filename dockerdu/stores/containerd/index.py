@@ -36,6 +36,7 @@ from ...index import (
     Owner,
     StoreFigures,
 )
+from ...layout import Layout
 from ...measure import usage
 from ...model import CLEANED_BY, Orphan, Problem, settle_cleaned_by
 from ...readers.buildkit import BuildCacheScan
@@ -132,11 +133,12 @@ def build_containerd_index(
     now: float,
     daemon_running: bool,
     sizes: SnapshotUsage | None = None,
+    layout: Layout,
 ) -> Index:
     """Join a containerd store's records and decide the owner of every path the walk will meet."""
     sdir = snapshotter_dir(scan.snapshotter, scan.base)
     index = Index(
-        driver=scan.snapshotter,
+        layout=layout,
         images={},
         layers={},
         layer_owner={},
@@ -146,7 +148,6 @@ def build_containerd_index(
         buildkit=buildkit,
         shared_rule="listed images (containerd store)",
         layer_dirs=scan.snapshot_dirs,
-        store="containerd",
     )
     index.problems.extend(scan.problems)
     common.mark_top_entries(index, top_entries)

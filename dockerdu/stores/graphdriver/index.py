@@ -28,6 +28,7 @@ from ...index import (
     Index,
     Owner,
 )
+from ...layout import graphdriver_layout
 from ...model import Orphan, Problem
 from ...readers.buildkit import BuildCacheScan
 from ...readers.containers import ContainersScan
@@ -55,14 +56,17 @@ class Scans:
     top_entries: tuple[str, ...]
     image_drivers: tuple[str, ...]
     problems: tuple[Problem, ...] = ()
+    root: str = ""
+    """The Docker root they were read from."""
 
 
 def build_index(scans: Scans, now: float, daemon_running: bool) -> Index:
     """Join the readers' records and decide the owner of every path the walk will meet."""
     store = f"image/{scans.driver}"
     layerdb = scans.layerdb
+    row = driver_row(scans.driver)
     index = Index(
-        driver=scans.driver,
+        layout=graphdriver_layout(scans.root, scans.driver, row.layer_root, row.content),
         images={},
         layers=dict(layerdb.layers),
         layer_owner={},

@@ -63,6 +63,7 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
         top_entries=top,
         image_drivers=tuple(graph_drivers(root)),
         problems=tuple(ref_problems),
+        root=str(root),
     )
 
 
@@ -87,7 +88,6 @@ def read_and_join(location: Location, store: StoreKind, now: float) -> Index:
     index.problems[:0] = all_problems(scans)
     if location.daemon is not None:
         _settle_unreadable(index, location.root, now)
-    index.store = store.store
     common.mark_store_unused(
         index, store.unused, f"image store the daemon does not use (it uses {store.store}): all reclaimable"
     )
