@@ -11,7 +11,7 @@ from ...index import Index
 from ...layout import Layout
 from ...locate import Location, Store, _resolve
 from ...model import Problem
-from ...readers.buildkit import read_build_cache
+from ...readers.buildkit import join_build_cache, read_build_cache
 from ...readers.containerd import CTRD, ContainerdScan, read_containerd
 from ...readers.containers import read_containers
 from ...readers.volumes import read_volumes
@@ -114,7 +114,9 @@ def containerd_index(
     ctrd = read_store(root, store, where, layout)
     ctrd_live = containerd_running(where)
     sizes = SnapshotUsage(str(root), ctrd)
-    buildkit = read_build_cache(root / "buildkit" / f"containerd-{store.driver}", (), sizes)
+    buildkit = join_build_cache(
+        read_build_cache(root / "buildkit" / f"containerd-{store.driver}"), (), None, sizes
+    )
     try:
         top = tuple(sorted(os.listdir(root)))
     except OSError:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ... import index as model
 from ...chain import chain_ids
 from ...damage import check_damage
+from ...ids import ChainID
 from ...index import IN_FLIGHT, Index
 from ...locate import Location, graph_drivers
 from ...locate import Store as StoreKind
 from ...model import Problem
-from ...readers.buildkit import read_build_cache
+from ...readers.buildkit import join_build_cache, read_build_cache
 from ...readers.containers import read_containers
 from ...readers.imagedb import read_imagedb, read_references
-from ...readers.layerdb import read_layerdb
+from ...readers.layerdb import LayerRecord, read_layerdb
 from ...readers.layerdirs import read_layer_dirs
 from ...readers.volumes import read_volumes
 from .. import common
@@ -50,21 +52,41 @@ def read_root(root: Path, driver: str = "overlay2") -> Scans:
         top = tuple(sorted(os.listdir(root)))
     except OSError:
         top = ()
+    layerdb = read_layerdb(store, rel)
+    layer_dirs = read_layer_dirs(root / layer_root, layer_root)
+    containers = read_containers(root / "containers")
+    volumes = read_volumes(root / "volumes")
+    buildkit = join_build_cache(read_build_cache(root / "buildkit"), chains, _LayerDB(layerdb.layers))
     return Scans(
         driver=driver,
         references=references,
         imagedb=imagedb,
-        layerdb=read_layerdb(store, rel),
-        layer_dirs=read_layer_dirs(root / layer_root, layer_root),
-        containers=read_containers(root / "containers"),
-        volumes=read_volumes(root / "volumes"),
-        buildkit=read_build_cache(root / "buildkit", chains),
+        layerdb=layerdb,
+        layer_dirs=layer_dirs,
+        containers=containers,
+        volumes=volumes,
+        buildkit=buildkit,
         engine_id=os.path.lexists(root / "engine-id"),
         top_entries=top,
         image_drivers=tuple(graph_drivers(root)),
         problems=tuple(ref_problems),
         root=str(root),
     )
+
+
+class _LayerDB:
+    """layerdb's layers, as BuildKit's records name them (`readers.buildkit.LayerStore`)."""
+
+    def __init__(self, layers: Mapping[ChainID, LayerRecord]) -> None:
+        self.layers = layers
+
+    def size(self, chain_id: str) -> int | None:
+        layer = self.layers.get(ChainID(chain_id))
+        return layer.size if layer is not None else None
+
+    def cache_id(self, chain_id: str) -> str | None:
+        layer = self.layers.get(ChainID(chain_id))
+        return layer.cache_id if layer is not None else None
 
 
 def all_problems(scans: Scans) -> list[Problem]:
