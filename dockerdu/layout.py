@@ -51,6 +51,8 @@ class Layout:
     layer_root: str = ""
     """The dir of the layer dirs as the marks name it: `overlay2`, `vfs/dir`, a snapshotter's
     `snapshots` (under `containerd/daemon/`, or a system containerd's root)."""
+    layer_word: str = "cache ID"
+    """What Docker calls the name of a layer's dir: a layer's `cache ID`, a `snapshot`."""
     layer_content: str | None = None
     """The subdir of an image layer's dir whose identity proves a remembered walk of the layer
     still current (`diff`); None: image-layer walks are not remembered."""
@@ -102,6 +104,5 @@ def containerd_layout(root: str, snapshotter: str, namespace: str, base: str, se
         own = f"{snapshotter_dir(snapshotter, separate)}/snapshots"[len(separate) + 1 :]
         roots += (Root(separate, "containerd", separate + "/", frozenset({own})),)
     blobs = f"{base}/{CONTENT}/blobs/sha256/"
-    return Layout(
-        "containerd", snapshotter, roots, namespace, blobs, f"{snapshotter_dir(snapshotter, base)}/snapshots"
-    )
+    snapshot_dirs = f"{snapshotter_dir(snapshotter, base)}/snapshots"
+    return Layout("containerd", snapshotter, roots, namespace, blobs, snapshot_dirs, layer_word="snapshot")

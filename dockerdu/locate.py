@@ -309,7 +309,7 @@ def containerd_store(root: Path) -> Store:
 
 def _graphdriver_paths(root: Path, drivers: list[str]) -> tuple[str, ...]:
     """The paths of these graphdrivers' data under `root`: a store the daemon does not use."""
-    from .stores.graphdriver.store import owned_paths
+    from .stores.graphdriver.drivers import owned_paths
 
     return tuple(p for d in drivers for p in owned_paths(d) if os.path.lexists(root / p))
 

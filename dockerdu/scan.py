@@ -58,7 +58,7 @@ def index_root(location: Location, options: Options, now: float) -> Index:
 
         image_store: Store = ContainerdStore(location, kind, where)
     else:
-        from .stores.graphdriver.store import GraphdriverStore
+        from .stores.graphdriver.read import GraphdriverStore
 
         image_store = GraphdriverStore(location, kind)
     index = image_store.index(now)

@@ -57,7 +57,7 @@ def describe_owner(index: Index, owner: Owner, relpath: str = "") -> str:
         parts = []
         for c in chains:
             images = images_using(index, c) or "no image (held by a container)"
-            place = f"snapshot {key}" if index.store == "containerd" else f"cache ID {key}"
+            place = f"{index.layout.layer_word} {key}"
             parts.append(f"layer {c} ({place}) of image(s) {images}")
         return " / ".join(parts) or f"image layer dir {key}"
     if cat == "containers":
@@ -163,7 +163,7 @@ def _image_line(index: Index, image_id: str) -> str:
 def _container_line(index: Index, cid: str) -> str:
     view = index.containers[cid]  # type: ignore[index]
     line = f"container {cid}: {describe_owner(index, Owner('containers', cid))}"
-    if view.mount is not None and index.store != "containerd":
+    if view.mount is not None:  # a graphdriver's layerdb mount: the containerd store has none
         line += f" in {index.layer_root}/{view.mount.mount_id}"
         if view.mount.init_id:
             line += f", init layer {index.layer_root}/{view.mount.init_id}"

@@ -1,10 +1,12 @@
-"""The marks every store makes the same way: the root's top entries, volumes, logs, unused stores."""
+"""What every store does the same way: the marks of top entries, volumes, logs and unused stores,
+and the count of each image's containers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 
-from ..ids import ContainerID
+from ..ids import ContainerID, ImageID
 from ..index import METADATA, Index, Owner
 from ..model import Orphan
 from ..readers.volumes import VolumesScan
@@ -44,3 +46,11 @@ def mark_store_unused(index: Index, paths: Iterable[str], reason: str) -> None:
     for rel in paths:
         index.orphans.append(Orphan("store_unused", rel, reason, (rel,)))
         index.mark(rel, Owner("orphans", rel))
+
+
+def count_containers(index: Index, counts: Mapping[ImageID, int]) -> None:
+    """Each image's number of containers, as `docker images` and `system df` count them."""
+    for image_id, count in counts.items():
+        view = index.images.get(image_id)
+        if view is not None:
+            index.images[image_id] = dataclasses.replace(view, containers=count)

@@ -251,12 +251,7 @@ def build_containerd_index(
                 )
             )
         common.mark_logs(index, cid, record.log_files)
-    for image_id, count in counts.items():
-        seen = index.images.get(image_id)
-        if seen is not None:
-            index.images[image_id] = ImageView(
-                seen.record, seen.chain, seen.tags, seen.digests, seen.loaded, seen.listed, count
-            )
+    common.count_containers(index, counts)
     index.volume_users = {k: tuple(v) for k, v in users.items()}
     index.held_volumes = containers.unusable_volumes
     for cid in sorted(containers.unusable):

@@ -74,3 +74,8 @@ def driver(name: str) -> Driver:
 def top_entries() -> frozenset[str]:
     """Every driver's own top-level dir: Docker's, whichever driver the daemon uses."""
     return frozenset({*DRIVERS, *OTHER_DRIVERS})
+
+
+def owned_paths(name: str) -> tuple[str, ...]:
+    """The root-relative paths of a graphdriver's data: its image metadata and its own dir."""
+    return (f"image/{name}", name)

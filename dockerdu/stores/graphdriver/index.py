@@ -189,12 +189,7 @@ def _join_containers(index: Index, scans: Scans, store: str) -> None:
             counts[record.image_id] = counts.get(record.image_id, 0) + 1
         for volume in record.volumes:
             users.setdefault(volume, []).append(container_id)
-    for image_id, count in counts.items():
-        view = index.images.get(image_id)
-        if view is not None:
-            index.images[image_id] = ImageView(
-                view.record, view.chain, view.tags, view.digests, view.loaded, view.listed, count
-            )
+    common.count_containers(index, counts)
     index.volume_users = {k: tuple(v) for k, v in users.items()}
 
 

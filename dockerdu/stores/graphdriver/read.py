@@ -1,10 +1,11 @@
-"""The graphdriver store's read: every reader over the Docker root, then the joins."""
+"""The graphdriver store (overlay2, fuse-overlayfs, vfs, overlay, aufs): its read, then the joins."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ... import index as model
@@ -12,6 +13,7 @@ from ...chain import chain_ids
 from ...damage import check_damage
 from ...ids import ChainID
 from ...index import IN_FLIGHT, Index
+from ...layout import Layout, graphdriver_layout
 from ...locate import Location, graph_drivers
 from ...locate import Store as StoreKind
 from ...model import Problem
@@ -23,7 +25,30 @@ from ...readers.layerdirs import read_layer_dirs
 from ...readers.volumes import read_volumes
 from .. import common
 from .drivers import driver as driver_row
+from .drivers import owned_paths
 from .index import Scans, build_index
+
+
+@dataclass(frozen=True)
+class GraphdriverStore:
+    """A Docker root whose images and layers a graphdriver keeps."""
+
+    location: Location
+    kind: StoreKind
+
+    @property
+    def layout(self) -> Layout:
+        row = driver_row(self.kind.driver)
+        return graphdriver_layout(str(self.location.root), row.name, row.layer_root, row.content)
+
+    def index(self, now: float) -> Index:
+        return index_graphdriver(self.location, self.kind, now)
+
+    def layer_dir(self, key: str) -> str:
+        return self.layout.layer_dir(key)
+
+    def owned_paths(self) -> tuple[str, ...]:
+        return owned_paths(self.kind.driver)
 
 
 def index_graphdriver(location: Location, store: StoreKind, now: float) -> Index:
