@@ -166,7 +166,7 @@ def image_report(index: Index, m: Measurement, view: ImageView, held: Sharing) -
         owner = index.layer_owner.get(c)
         ldisk = None
         if (
-            layer.cache_id in index.overlay2_dirs
+            layer.cache_id in index.layer_dirs
             and owner is not None
             and owner.key == layer.cache_id
             and layer.cache_id not in index.data_outside

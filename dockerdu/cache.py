@@ -66,10 +66,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "dockerdu"
 
 
-def _fingerprint(path: str) -> list[int] | None:
+def _fingerprint(path: str, content: str) -> list[int] | None:
     try:
         d = os.lstat(path)
-        diff = os.lstat(os.path.join(path, "diff"))
+        diff = os.lstat(os.path.join(path, content))
     except OSError:
         return None
     return [d.st_dev, d.st_ino, d.st_ctime_ns, d.st_mtime_ns, diff.st_ino, diff.st_ctime_ns, diff.st_mtime_ns]
@@ -79,9 +79,15 @@ class LayerCache(TaskCache):
     """Walk results of image-layer dirs under one root, kept in one JSON file."""
 
     def __init__(
-        self, directory: Path, root: str, layers: Mapping[str, str], settled_before: float | None = None
+        self,
+        directory: Path,
+        root: str,
+        layers: Mapping[str, str],
+        settled_before: float | None = None,
+        content: str = "diff",
     ) -> None:
-        """`layers` maps each cacheable dir (root-relative `overlay2/<cache-id>`) to its cache ID.
+        """`layers` maps each cacheable dir (root-relative `overlay2/<cache-id>`) to its cache ID;
+        `content` is the subdir holding a layer's files, whose identity proves the dir unchanged.
 
         Only layers whose newest ctime is before `settled_before` (seconds since the
         epoch; default: now less settle_seconds()) are cached or served from the cache.
@@ -91,6 +97,7 @@ class LayerCache(TaskCache):
         self.settled_before_ns = int(settled_before * 1e9)
         self.root = root
         self.layers = layers
+        self.content = content
         self.path = directory / f"layers-{hashlib.sha256(root.encode()).hexdigest()[:16]}.json"
         self.entries: dict[str, dict[str, Any]] = {}
         self.used: dict[str, dict[str, Any]] = {}
@@ -125,7 +132,7 @@ class LayerCache(TaskCache):
         if cache_id is None:
             return None
         entry = self.entries.get(cache_id)
-        if entry is None or entry.get("fp") != _fingerprint(task.path):
+        if entry is None or entry.get("fp") != _fingerprint(task.path, self.content):
             return None
         newest = entry.get("newest")
         if not isinstance(newest, int) or newest >= self.settled_before_ns:
@@ -153,7 +160,7 @@ class LayerCache(TaskCache):
         cache_id = self.layers.get(task.rel)
         if cache_id is None or result.newest >= self.settled_before_ns:
             return
-        fp = _fingerprint(task.path)
+        fp = _fingerprint(task.path, self.content)
         if fp is None or result.problems or set(result.tallies) != {task.owner}:
             return
         tally = result.tallies[task.owner]

@@ -8,10 +8,15 @@ out (`Index.data_outside`) and flagged, since the walk never follows the link.
 from __future__ import annotations
 
 import posixpath
+from typing import TYPE_CHECKING
 
 from .ids import ContainerID
-from .index import Index, Scans
+from .index import Index
 from .model import Category, Problem, ProblemKind
+from .stores.graphdriver.drivers import driver as driver_row
+
+if TYPE_CHECKING:
+    from .stores.graphdriver.index import Scans
 
 IN_USE = ("images", "containers", "build_cache")
 
@@ -86,9 +91,9 @@ def _mount_parents(index: Index, scans: Scans, store: str) -> None:
 
 def _lowers(index: Index, scans: Scans) -> None:
     """A `lower` naming an `l/` link that is nobody's (a layer's own missing link is `link_missing`)."""
-    if index.driver == "vfs":
+    if driver_row(index.driver).full_trees:  # a `lower` there is a file of the image's tree
         return
-    ov = scans.overlay2
+    ov = scans.layer_dirs
     if not ov.readable:
         return
     named = {d.link for d in ov.dirs.values() if d.link}
@@ -133,7 +138,7 @@ def _symlink_problem(path: str, target: str, users: str) -> Problem:
 
 
 def _layer_data(index: Index, scans: Scans) -> None:
-    for name, layer_dir in sorted(scans.overlay2.dirs.items()):
+    for name, layer_dir in sorted(scans.layer_dirs.dirs.items()):
         if layer_dir.diff_link is None:
             continue
         owner = index.dir_owner.get(name)

@@ -64,6 +64,7 @@ from .measure import (
 )
 from .model import Category, Problem, ProblemKind
 from .scan import Options, index_root
+from .stores.graphdriver.drivers import driver as driver_row
 
 SCHEMA = "dockerdu.image/1"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
@@ -997,13 +998,13 @@ def _layer_links(index: Index, root: Path) -> dict[Owner, list[str]]:
 def _content(index: Index) -> str | None:
     """The subdir of a layer dir that holds the layer's own files; None where a layer dir is a
     full copy of the image's tree (vfs), which is measured whole and not merged."""
-    return None if index.driver == "vfs" else "diff"
+    return None if driver_row(index.driver).full_trees else "diff"
 
 
 def _wh_files(index: Index) -> bool:
     """Whether the driver's layers may hold whiteouts as `.wh.` files (fuse-overlayfs's fallback);
     kernel overlayfs (overlay2) reads only its devices and xattrs, so there a `.wh.` file is a file."""
-    return index.driver == "fuse-overlayfs"
+    return driver_row(index.driver).whiteout_files
 
 
 def _container_tops(index: Index) -> dict[ContainerID, ChainID | None]:
@@ -1045,12 +1046,7 @@ INIT_COMMENT = "init layer of a classic build's container"
 
 def _place(index: Index, root: Path, cache_id: str, shared: _Shared) -> LayerPlace:
     if index.store == "containerd":
-        # Imported here: most roots are graphdriver roots.
-        from .readers.containerd import snapshotter_dir
-
-        base = index.containerd_root
-        ctrd = "containerd/daemon" if base is None or base.managed or base.path is None else str(base.path)
-        return LayerPlace(str(root / snapshotter_dir(index.driver, ctrd) / "snapshots" / cache_id), (), "fs")
+        return LayerPlace(str(root / index.layout.layer_dir(cache_id)), (), "fs")
     return LayerPlace(
         str(root / index.layer_root / cache_id),
         tuple(shared.links.get(Owner(Category.images, cache_id), ())),

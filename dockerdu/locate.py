@@ -304,8 +304,14 @@ def containerd_store(root: Path) -> Store:
     used = _container_drivers(root)
     snapshotter = next((d for d in CONTAINERD_SNAPSHOTTERS if d in used), "overlayfs")
     drivers = [d for d in graph_drivers(root) if _graphdriver_has_data(root, d)]
-    unused = tuple(p for d in drivers for p in (f"image/{d}", d) if os.path.lexists(root / p))
-    return Store("containerd", snapshotter, unused)
+    return Store("containerd", snapshotter, _graphdriver_paths(root, drivers))
+
+
+def _graphdriver_paths(root: Path, drivers: list[str]) -> tuple[str, ...]:
+    """The paths of these graphdrivers' data under `root`: a store the daemon does not use."""
+    from .stores.graphdriver.drivers import owned_paths
+
+    return tuple(p for d in drivers for p in owned_paths(d) if os.path.lexists(root / p))
 
 
 def detect_store(root: Path) -> Store:
@@ -323,16 +329,12 @@ def detect_store(root: Path) -> Store:
     used = _container_drivers(root)
     graph = next((d for d in drivers if d in used), drivers[0] if drivers else None)
     if snapshotter is not None and (snapshotter in used or graph is None or not used & set(drivers)):
-        unused = tuple(p for d in drivers for p in (f"image/{d}", d) if os.path.lexists(root / p))
-        return Store("containerd", snapshotter, unused)
+        return Store("containerd", snapshotter, _graphdriver_paths(root, drivers))
     if graph is None:
         return Store("overlay2", "overlay2")
-    unused = (
-        tuple(
-            f"containerd/daemon/{p}"
-            for p in (f"io.containerd.snapshotter.v1.{snapshotter}", "io.containerd.content.v1.content")
-        )
-        if snapshotter is not None
-        else ()
-    )
-    return Store(graph, graph, unused)
+    if snapshotter is None:
+        return Store(graph, graph)
+    # Imported here: most graphdriver roots hold no containerd store.
+    from .stores.containerd.store import owned_paths
+
+    return Store(graph, graph, owned_paths(snapshotter))

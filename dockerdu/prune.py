@@ -33,6 +33,7 @@ from .index import Index
 from .locate import Location, running_daemons
 from .model import Cleaner, OrphanKind
 from .report import OrphanReport, Report
+from .stores.graphdriver.drivers import driver as driver_row
 
 SCHEMA = "dockerdu.prune/1"
 METADATA_ONLY = frozenset(
@@ -156,15 +157,12 @@ def _age(root: Path, paths: Iterable[str], now: float) -> float:
     return now - newest
 
 
-def _layer_root(report: Report) -> str:
-    return "vfs/dir" if report.driver == "vfs" else report.driver
-
-
-def _steps(paths: Iterable[str], layer_root: str) -> tuple[str, ...]:
-    """An orphan's paths in removal order: references, then each `l/` link, then layer dirs."""
+def _steps(paths: Iterable[str], driver: str) -> tuple[str, ...]:
+    """An orphan's paths in removal order: references, then each `l/` link, then the dirs under
+    the driver's own dir (its layer dirs; aufs's `layers/` and `mnt/` entries too)."""
     ps = list(dict.fromkeys(paths))
-    link = f"{layer_root}/l/"
-    layer = f"{layer_root}/"
+    link = f"{driver_row(driver).layer_root}/l/"
+    layer = f"{driver}/"
     refs = [p for p in ps if not p.startswith(layer)]
     links = [p for p in ps if p.startswith(link)]
     dirs = [p for p in ps if p.startswith(layer) and not p.startswith(link)]
@@ -195,11 +193,10 @@ def make_plan(
     """Select and order the report's orphans; say for every one left why."""
     now = time.time() if now is None else now
     root = Path(report.root)
-    layer_root = _layer_root(report)
     items: list[Item] = []
     for o in report.orphans:
         why = _left_because(report, o, kinds, older_than, min_size, root, now)
-        steps = _steps(o.paths, layer_root)
+        steps = _steps(o.paths, report.driver)
         items.append(
             Item(o.kind, o.path, o.disk, o.cleaned_by, o.reason, steps, "leave" if why else "remove", why)
         )

@@ -15,14 +15,11 @@ from pathlib import Path
 
 from .ids import ChainID
 from .index import METADATA, Index, Owner
-from .model import Category, assert_never
-from .readers.containerd import CONTENT, CTRD
+from .model import Category
 from .refs import familiar
 
-BLOBS = f"{CTRD}/{CONTENT}/blobs/sha256/"
 HEX = re.compile(r"[0-9a-f]+")
 ID_IN_TEXT = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
-SYSTEM_BLOBS = f"/{CONTENT}/blobs/sha256/"
 
 
 def images_using(index: Index, chain_id: str) -> str:
@@ -61,7 +58,7 @@ def describe_owner(index: Index, owner: Owner, relpath: str = "") -> str:
         parts = []
         for c in chains:
             images = images_using(index, c) or "no image (held by a container)"
-            place = f"snapshot {key}" if index.store == "containerd" else f"cache ID {key}"
+            place = f"{index.layout.layer_word} {key}"
             parts.append(f"layer {c} ({place}) of image(s) {images}")
         return " / ".join(parts) or f"image layer dir {key}"
     if cat == Category.containers:
@@ -86,9 +83,7 @@ def describe_owner(index: Index, owner: Owner, relpath: str = "") -> str:
         return f"orphan {key}"
     if cat == Category.metadata:
         return "Docker's own metadata" + _metadata_of(index, relpath)
-    if cat == Category.other:
-        return f"other: {key}"
-    assert_never(cat)
+    return f"other: {key}"
 
 
 def _metadata_of(index: Index, relpath: str) -> str:
@@ -169,7 +164,7 @@ def _image_line(index: Index, image_id: str) -> str:
 def _container_line(index: Index, cid: str) -> str:
     view = index.containers[cid]  # type: ignore[index]
     line = f"container {cid}: {describe_owner(index, Owner(Category.containers, cid))}"
-    if view.mount is not None and index.store != "containerd":
+    if view.mount is not None:  # a graphdriver's layerdb mount: the containerd store has none
         line += f" in {index.layer_root}/{view.mount.mount_id}"
         if view.mount.init_id:
             line += f", init layer {index.layer_root}/{view.mount.init_id}"
@@ -223,7 +218,7 @@ def _by_id(index: Index, query: str) -> list[str]:
                 if value.startswith(q):
                     add(f"record {rec.id}", f"build cache record {rec.id} ({rec.record_type})")
         for rel_mark, mark in index.marks.items():
-            if (at := _blob_at(rel_mark)) and rel_mark[at:].startswith(q) and mark.owner:
+            if (at := _blob_at(index, rel_mark)) and rel_mark[at:].startswith(q) and mark.owner:
                 add(rel_mark, f"blob sha256:{rel_mark[at:]}: {describe_owner(index, mark.owner)}")
     if q.isalnum():
         links = f"{index.layer_root}/l/"
@@ -255,22 +250,18 @@ def _names(q: str, path: str, reason: str, paths: tuple[str, ...]) -> bool:
 
 
 def _under_containerd_root(index: Index, query: str, cwd: Path | None) -> str | None:
-    """A path under a system containerd's root, as the index names it: by its absolute path."""
-    ctrd = index.containerd_root
-    if ctrd is None or ctrd.path is None or ctrd.managed:
-        return None
-    inside = _as_relpath(ctrd.path, query, [cwd])
-    if inside is None:
-        return None
-    return str(ctrd.path) if inside == "." else f"{ctrd.path}/{inside}"
+    """A path under another root of the layout (a system containerd's), as the index names it."""
+    for root in index.layout.roots[1:]:
+        inside = _as_relpath(Path(root.path), query, [cwd])
+        if inside is not None:
+            return root.path if inside == "." else f"{root.prefix}{inside}"
+    return None
 
 
-def _blob_at(rel: str) -> int:
-    """Where the digest starts in a content-store blob's path (of either root), else 0."""
-    if rel.startswith(BLOBS):
-        return len(BLOBS)
-    at = rel.find(SYSTEM_BLOBS)
-    return at + len(SYSTEM_BLOBS) if rel.startswith("/") and at >= 0 else 0
+def _blob_at(index: Index, rel: str) -> int:
+    """Where the digest starts in a content-store blob's path, else 0."""
+    blobs = index.layout.blobs
+    return len(blobs) if blobs and rel.startswith(blobs) else 0
 
 
 def _here(root: Path, cwd: Path | None) -> Path | None:

@@ -14,25 +14,42 @@ from typing import Any
 
 import pytest
 
-from dockerdu.readers.buildkit import BuildCacheRecord, read_build_cache
+from dockerdu.readers.buildkit import BuildCacheRecord, BuildCacheScan, join_build_cache, read_build_cache
 
 DATA = Path(__file__).parent / "data" / "buildkit"
 
 
 def materialize(name: str, root: Path) -> tuple[Path, dict[str, Any]]:
-    """Lay out `<root>/buildkit/*.db` and `<root>/image/overlay2/layerdb` from a capture."""
+    """Lay out `<root>/buildkit/*.db` from a capture (no layerdb: the reader reads none)."""
     src = DATA / name
     buildkit = root / "buildkit"
     buildkit.mkdir(parents=True)
     for gz in src.glob("*.db.gz"):
         (buildkit / gz.name[:-3]).write_bytes(gzip.decompress(gz.read_bytes()))
     expected: dict[str, Any] = json.loads((src / "expected.json").read_text())
-    for chain, files in expected["layerdb"].items():
-        layer = root / "image" / "overlay2" / "layerdb" / "sha256" / chain[7:]
-        layer.mkdir(parents=True)
-        for fname, text in files.items():
-            (layer / fname).write_text(text)
     return buildkit, expected
+
+
+class CapturedLayers:
+    """The capture's layerdb `size` and `cache-id`, as the store's join gives them (`LayerStore`)."""
+
+    def __init__(self, layerdb: dict[str, dict[str, str]]) -> None:
+        self.layerdb = layerdb
+
+    def size(self, chain_id: str) -> int | None:
+        text = self.layerdb.get(chain_id, {}).get("size")
+        return int(text) if text is not None else None
+
+    def cache_id(self, chain_id: str) -> str | None:
+        text = self.layerdb.get(chain_id, {}).get("cache-id")
+        return text.strip() if text is not None else None
+
+
+def joined(buildkit: Path, expected: dict[str, Any] | None, chains: bool = True) -> BuildCacheScan:
+    """The records of `buildkit/` joined with the capture's layers (and image chain IDs)."""
+    layers = CapturedLayers(expected["layerdb"]) if expected is not None else None
+    image_chain_ids = expected["image_chain_ids"] if expected is not None and chains else None
+    return join_build_cache(read_build_cache(buildkit), image_chain_ids, layers)
 
 
 def api_parents(item: dict[str, Any]) -> tuple[str, ...]:
@@ -56,7 +73,7 @@ def check_fields(record: BuildCacheRecord, item: dict[str, Any], parents: bool) 
 @pytest.mark.parametrize("name", ["docker26", "docker20", "docker20-fresh"])
 def test_matches_system_df(name: str, tmp_path: Path) -> None:
     buildkit, expected = materialize(name, tmp_path)
-    scan = read_build_cache(buildkit, expected["image_chain_ids"])
+    scan = joined(buildkit, expected)
     assert scan.problems == () and scan.complete
     api = {item["ID"]: item for item in expected["build_cache"] or ()}
     records = {r.id: r for r in scan.records}
@@ -73,7 +90,7 @@ def test_before_any_df(tmp_path: Path) -> None:
     # Sizes not yet stored: layer-backed ones come from layerdb, the rest would
     # need a walk of overlay2/<snapshot_id>/diff (Docker's figure, recorded here).
     buildkit, expected = materialize("docker26-predf", tmp_path)
-    scan = read_build_cache(buildkit, expected["image_chain_ids"])
+    scan = joined(buildkit, expected)
     assert scan.problems == () and scan.complete
     api = {item["ID"]: item for item in expected["build_cache"]}
     assert {r.id for r in scan.records} == api.keys()
@@ -96,7 +113,7 @@ def test_before_any_df(tmp_path: Path) -> None:
 
 def test_record_to_dir_mapping(tmp_path: Path) -> None:
     buildkit, expected = materialize("docker26", tmp_path)
-    records = {r.id: r for r in read_build_cache(buildkit).records}
+    records = {r.id: r for r in joined(buildkit, expected, chains=False).records}
     # A committed RUN step: snapshots.db names the dir; exported, so a layer too.
     run = records["aa3a4ge5outduu2jpqegaxyi9"]
     assert run.snapshot_id == "fu50iy38ikw9zh082xejjv7vw"
@@ -117,11 +134,11 @@ def test_record_to_dir_mapping(tmp_path: Path) -> None:
 
 
 def test_missing_dir_and_missing_dbs(tmp_path: Path) -> None:
-    empty = read_build_cache(tmp_path / "nowhere" / "buildkit")
+    empty = joined(tmp_path / "nowhere" / "buildkit", None)
     assert empty.records == () and empty.snapshot_dirs == frozenset()
     assert empty.problems == () and empty.complete
     (tmp_path / "buildkit").mkdir()
-    assert read_build_cache(tmp_path / "buildkit") == empty
+    assert joined(tmp_path / "buildkit", None) == empty
 
 
 @pytest.mark.parametrize("db", ["metadata_v2.db", "snapshots.db", "containerdmeta.db"])
@@ -137,7 +154,7 @@ def test_corrupt_db_is_a_problem(tmp_path: Path, db: str, damage: Any) -> None:
     buildkit, expected = materialize("docker26", tmp_path)
     path = buildkit / db
     path.write_bytes(damage(path.read_bytes()))
-    scan = read_build_cache(buildkit, expected["image_chain_ids"])
+    scan = read_build_cache(buildkit)
     assert not scan.complete
     assert len(scan.problems) == 1
     problem = scan.problems[0]
@@ -161,7 +178,7 @@ def test_unreadable_values_are_a_problem(tmp_path: Path) -> None:
 
 def test_dir_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "buildkit").write_text("not a dir")
-    scan = read_build_cache(tmp_path / "buildkit")
+    scan = joined(tmp_path / "buildkit", None)
     assert scan.complete and scan.records == ()
 
 
@@ -169,5 +186,5 @@ def test_dir_is_a_file(tmp_path: Path) -> None:
 def test_every_snapshot_of_a_healthy_root_is_held_by_a_record(name: str, tmp_path: Path) -> None:
     """Build cache is what a record holds: on the real roots that is every dir BuildKit names."""
     buildkit, expected = materialize(name, tmp_path)
-    scan = read_build_cache(buildkit, expected["image_chain_ids"])
+    scan = joined(buildkit, expected)
     assert scan.record_dirs == scan.snapshot_dirs and scan.record_dirs

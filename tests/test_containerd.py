@@ -23,12 +23,12 @@ import pytest
 from typer.testing import CliRunner
 
 from dockerdu.cli import app
-from dockerdu.index_containerd import EXPIRE_LABEL, TEMPORARY_LABEL, _rfc3339, stale_leases
 from dockerdu.locate import Daemon, Location, detect_store
 from dockerdu.readers.containerd import CONTENT, CTRD, read_containerd, snapshotter_dir
 from dockerdu.render.json_ import render_json
 from dockerdu.report import Report
 from dockerdu.scan import Options, build_report
+from dockerdu.stores.containerd.index import EXPIRE_LABEL, TEMPORARY_LABEL, _rfc3339, stale_leases
 from tests import realdocker as rd
 
 pytestmark = pytest.mark.docker

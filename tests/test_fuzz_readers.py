@@ -22,7 +22,7 @@ from dockerdu.model import ProblemKind
 from dockerdu.readers.containers import read_containers
 from dockerdu.readers.imagedb import read_imagedb, read_references
 from dockerdu.readers.layerdb import read_layerdb
-from dockerdu.readers.overlay2 import read_overlay2
+from dockerdu.readers.layerdirs import read_layer_dirs
 from dockerdu.readers.volumes import read_volumes
 from dockerdu.scan import Options, build_report
 
@@ -199,7 +199,7 @@ def test_overlay2(link: bytes | None, lower: bytes | None, targets: list[tuple[s
         for name, target in targets:
             if target and not os.path.lexists(base / "l" / name):
                 os.symlink(target, base / "l" / name)
-        scan = read_overlay2(base)
+        scan = read_layer_dirs(base)
         _check(scan.problems)
         for short in scan.links.values():
             assert short.target_dir is None or "/" not in short.target_dir

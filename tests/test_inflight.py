@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from dockerdu import index as index_module
-from dockerdu import scan as scan_module
-from dockerdu.index import Scans
 from dockerdu.locate import Daemon, Location
 from dockerdu.report import Report
 from dockerdu.scan import build_report
+from dockerdu.stores.graphdriver import index as graphdriver_index
+from dockerdu.stores.graphdriver import read as scan_module
+from dockerdu.stores.graphdriver.index import Scans
 from tests.conftest import du
 from tests.rootbuilder import Layer, RootBuilder
 
@@ -233,10 +234,10 @@ def _aged(scans: Scans) -> Scans:
     layerdb = replace(
         scans.layerdb, layers={c: replace(x, changed=0.0) for c, x in scans.layerdb.layers.items()}
     )
-    overlay2 = replace(
-        scans.overlay2, dirs={n: replace(x, mtime=0.0) for n, x in scans.overlay2.dirs.items()}
+    layer_dirs = replace(
+        scans.layer_dirs, dirs={n: replace(x, mtime=0.0) for n, x in scans.layer_dirs.dirs.items()}
     )
-    return replace(scans, layerdb=layerdb, overlay2=overlay2)
+    return replace(scans, layerdb=layerdb, layer_dirs=layer_dirs)
 
 
 def test_parents_of_a_layer_being_deleted(healthy: RootBuilder) -> None:
@@ -251,8 +252,8 @@ def test_parents_of_a_layer_being_deleted(healthy: RootBuilder) -> None:
     top = healthy.store / "layerdb" / "sha256" / chain[-1].chain_id[7:]
     top.rename(top.with_name(f"{top.name}-{secrets.token_hex(32)}-removing"))
     scans = _aged(scan_module.read_root(healthy.root))
-    live = index_module.build_index(scans, now=time.time(), daemon_running=True)
+    live = graphdriver_index.build_index(scans, now=time.time(), daemon_running=True)
     assert live.orphans == []
     assert live.layer_owner[chain[-2].chain_id] == index_module.IN_FLIGHT
-    offline = index_module.build_index(scans, now=time.time(), daemon_running=False)
+    offline = graphdriver_index.build_index(scans, now=time.time(), daemon_running=False)
     assert {o.kind for o in offline.orphans} == {"layer_removing", "layer_unreferenced"}

@@ -29,11 +29,11 @@ import pytest
 from typer.testing import CliRunner
 
 from dockerdu.cli import app
-from dockerdu.index_containerd import TEMPORARY_LABEL
 from dockerdu.locate import Daemon, Location
 from dockerdu.readers.containerd import CONTENT, META_DB, read_containerd
 from dockerdu.report import Report
 from dockerdu.scan import Options, build_report
+from dockerdu.stores.containerd.index import TEMPORARY_LABEL
 from tests import realdocker as rd
 
 pytestmark = pytest.mark.docker

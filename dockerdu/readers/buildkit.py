@@ -1,4 +1,7 @@
-"""Read Docker's BuildKit build cache (graphdriver store) offline.
+"""Read Docker's BuildKit build cache offline: records only.
+
+`read_build_cache` reads BuildKit's databases and nothing else; `join_build_cache`
+(run by each store, with its layers or snapshots) gives each record its dir and size.
 
 Learned from Docker 26.1.5 (BuildKit 0.13) and 20.10.24 on overlay2, comparing
 with their `GET /system/df` `BuildCache[]`; both use the same files. The dbs
@@ -76,15 +79,22 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from dockerdu.bbolt import BoltError, Bucket, open_db
-from dockerdu.fsread import ReadError, read_bytes
 from dockerdu.ids import CACHE_ID, DIGEST
 from dockerdu.model import Problem
-from dockerdu.records import record
 from dockerdu.strconv import in_int64, parse_int64
 
 from ..model import ProblemKind
+from ..records import record as frozen_record
 
-__all__ = ["BuildCacheRecord", "BuildCacheScan", "SnapshotStore", "read_build_cache"]
+__all__ = [
+    "BuildCacheRecord",
+    "BuildCacheRecords",
+    "BuildCacheScan",
+    "LayerStore",
+    "SnapshotStore",
+    "join_build_cache",
+    "read_build_cache",
+]
 
 DBS = ("metadata_v2.db", "snapshots.db", "containerdmeta.db")
 _T = TypeVar("_T")
@@ -92,7 +102,7 @@ _T = TypeVar("_T")
 INT_FIELDS = ("snapshot.size", "cache.usageCount", "cache.lastUsedAt", "cache.createdAt")
 
 
-@record
+@frozen_record
 class BuildCacheRecord:
     """One build-cache record as `docker system df -v` lists it."""
 
@@ -109,7 +119,7 @@ class BuildCacheRecord:
     """`sha256:` chain ID of the image layer this record was exported as."""
 
 
-@record
+@frozen_record
 class BuildCacheScan:
     """Everything read from `buildkit/`."""
 
@@ -135,6 +145,18 @@ class SnapshotStore(Protocol):
 
     def blob(self, digest: str) -> tuple[int, tuple[str, ...]] | None:
         """A content-store record's size and compression variants, None if there is none."""
+        ...
+
+
+class LayerStore(Protocol):
+    """The graphdriver store's layers, as its layerdb names them."""
+
+    def size(self, chain_id: str) -> int | None:
+        """The layer's `size` (None: no such layer, or its size is unusable)."""
+        ...
+
+    def cache_id(self, chain_id: str) -> str | None:
+        """The layer's dir, its `cache-id` (None: no such layer)."""
         ...
 
 
@@ -182,42 +204,6 @@ def _int(fields: dict[str, Any], key: str) -> int | None:
     return value if ok else None
 
 
-def _small_file(path: Path, strip: bool = True) -> str | None:
-    """A layerdb file's text; None when unusable (the layerdb reader names why)."""
-    try:
-        text = read_bytes(path, limit=4096).decode("ascii")
-    except (ReadError, UnicodeDecodeError):
-        return None
-    return text.strip() if strip else text
-
-
-class _Layers:
-    """layerdb lookups (`image/<driver>/layerdb/sha256/<hex>/{size,cache-id}`)."""
-
-    def __init__(self, root: Path) -> None:
-        try:
-            self.dbs = sorted(p / "layerdb" / "sha256" for p in (root / "image").iterdir())
-        except OSError:
-            self.dbs = []
-
-    def _file(self, chain_id: str, name: str) -> str | None:
-        if not DIGEST.fullmatch(chain_id):
-            return None
-        for db in self.dbs:
-            text = _small_file(db / chain_id[7:] / name, strip=name != "size")
-            if text is not None:
-                return text
-        return None
-
-    def size(self, chain_id: str) -> int | None:
-        size = _decimal(self._file(chain_id, "size"))
-        return size if size is not None and size >= 0 else None
-
-    def cache_id(self, chain_id: str) -> str | None:
-        text = self._file(chain_id, "cache-id")
-        return text if text is not None and CACHE_ID.fullmatch(text) else None
-
-
 def _read_snapshots(root: Bucket) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for key, sub in root.items():
@@ -263,25 +249,24 @@ def _parents(fields: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def read_build_cache(
-    buildkit_dir: Path,
-    image_chain_ids: Collection[str] | None = None,
-    containerd: SnapshotStore | None = None,
-) -> BuildCacheScan:
-    """Read the build-cache records and the overlay2 dirs BuildKit holds.
+@frozen_record
+class BuildCacheRecords:
+    """What `buildkit/` holds, as read: the records and snapshots, not yet joined with a store."""
 
-    `image_chain_ids`: every prefix chain ID (`sha256:...`) of every image in
-    imagedb; when given, `shared` is computed as Docker does, else None.
+    meta: dict[str, dict[str, Any]]
+    """`metadata_v2.db`: record ID -> its fields (JSON values)."""
+    snapshots: dict[str, dict[str, str]]
+    """`snapshots.db`: snapshot key -> its fields."""
+    leased: frozenset[str]
+    """Snapshot keys `containerdmeta.db`'s leases hold."""
+    blob_files: dict[str, int]
+    """Digest -> size of its regular file under `content/blobs/sha256/`, for the records' blobs."""
+    problems: tuple[Problem, ...]
+    complete: bool
 
-    `containerd`: on the containerd image store (`buildkit/containerd-overlayfs/`
-    holds only `metadata_v2.db`), the store BuildKit's snapshots and blobs are
-    in. A record whose size BuildKit has not stored yet is then sized as
-    BuildKit's `cacheRecord.size` does: the snapshotter's `Usage` of its
-    snapshot (stored size when committed, live `fs.DiskUsage` when active; none
-    for a blob-only record) plus the content-store size of its blob and of that
-    blob's compression variants, each once.
-    """
-    root = buildkit_dir.parent
+
+def read_build_cache(buildkit_dir: Path) -> BuildCacheRecords:
+    """Read BuildKit's databases under `buildkit_dir`: records only (the stores join them)."""
     problems: list[Problem] = []
 
     def guarded(name: str, read: Callable[[Bucket], _T], default: _T) -> _T:
@@ -330,7 +315,44 @@ def read_build_cache(
             )
     snaps: dict[str, dict[str, str]] = guarded("snapshots.db", _read_snapshots, {})
     leased: set[str] = guarded("containerdmeta.db", _read_leases, set())
-    layers = _Layers(root)
+    blob_files: dict[str, int] = {}
+    for fields in meta.values():
+        blob = _str(fields, "cache.blob")
+        if DIGEST.fullmatch(blob) and blob not in blob_files:
+            try:
+                st = os.lstat(buildkit_dir / "content" / "blobs" / "sha256" / blob[7:])
+            except OSError:
+                continue
+            blob_files[blob] = st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return BuildCacheRecords(
+        meta, snaps, frozenset(leased), blob_files, tuple(problems + value_problems), not problems
+    )
+
+
+def join_build_cache(
+    read: BuildCacheRecords,
+    image_chain_ids: Collection[str] | None = None,
+    layers: LayerStore | None = None,
+    containerd: SnapshotStore | None = None,
+) -> BuildCacheScan:
+    """Join BuildKit's records with the store they keep their snapshots in: each record's dir
+    and size, and the layer dirs BuildKit holds.
+
+    `image_chain_ids`: every prefix chain ID (`sha256:...`) of every image in
+    imagedb; when given, `shared` is computed as Docker does, else None.
+
+    `layers`: on a graphdriver store, its layerdb (a `sha256:` snapshot key, or one
+    with a `chainid`, is a layer whose dir is its `cache-id`); None: no layer is known.
+
+    `containerd`: on the containerd image store (`buildkit/containerd-overlayfs/`
+    holds only `metadata_v2.db`), the store BuildKit's snapshots and blobs are
+    in. A record whose size BuildKit has not stored yet is then sized as
+    BuildKit's `cacheRecord.size` does: the snapshotter's `Usage` of its
+    snapshot (stored size when committed, live `fs.DiskUsage` when active; none
+    for a blob-only record) plus the content-store size of its blob and of that
+    blob's compression variants, each once.
+    """
+    meta, snaps = read.meta, read.snapshots
 
     def chain_of(key: str) -> str | None:
         if key.startswith("sha256:"):
@@ -345,7 +367,7 @@ def read_build_cache(
             bucket is not None and "committed" not in bucket and "chainid" in bucket
         ):
             chain = chain_of(key)
-            return layers.cache_id(chain) if chain else None
+            return layers.cache_id(chain) if chain and layers is not None else None
         if bucket is None:
             return None
         name = bucket.get("committed") or key
@@ -369,15 +391,10 @@ def read_build_cache(
             chain = chain_of(key)
             cached = _decimal(snaps.get(key, {}).get("size"))
             cached = cached if cached is not None and cached >= 0 else None
-            usage = layers.size(chain) if chain else cached
+            usage = (layers.size(chain) if layers is not None else None) if chain else cached
         blob = _str(fields, "cache.blob")
-        if usage is not None and DIGEST.fullmatch(blob):
-            try:
-                st = os.lstat(buildkit_dir / "content" / "blobs" / "sha256" / blob[7:])
-            except OSError:
-                pass
-            else:
-                usage += st.st_size if stat.S_ISREG(st.st_mode) else 0
+        if usage is not None and blob in read.blob_files:
+            usage += read.blob_files[blob]
         return usage
 
     listed = {
@@ -415,7 +432,7 @@ def read_build_cache(
             )
         )
 
-    keys: set[str] = set(snaps) | leased
+    keys: set[str] = set(snaps) | read.leased
     for rid, f in meta.items():
         keys.update((rid, _str(f, "cache.snapshot"), _str(f, "cache.equalMutable")))
     dirs = {d for d in map(dir_of, keys) if d}
@@ -427,8 +444,8 @@ def read_build_cache(
     return BuildCacheScan(
         records=tuple(records),
         snapshot_dirs=frozenset(dirs),
-        problems=tuple(problems + value_problems),
-        complete=not problems,
+        problems=read.problems,
+        complete=read.complete,
         record_dirs=frozenset(d for d in map(dir_of, held - {""}) if d),
     )
 

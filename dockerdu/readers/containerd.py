@@ -43,6 +43,7 @@ CTRD = "containerd/daemon"
 META_DB = "io.containerd.metadata.v1.bolt/meta.db"
 CONTENT = "io.containerd.content.v1.content"
 NAMESPACE = b"moby"
+"""The namespace dockerd keeps its images, snapshots and leases in (the layout's, by default)."""
 # Blobs this reader decodes as JSON (manifests, indexes, configs) are small; a
 # layer blob is never read.
 MAX_JSON_BLOB = 16 << 20
@@ -147,6 +148,8 @@ class ContainerdScan:
     base: str = CTRD
     """Where the containerd root is: `containerd/daemon` (managed, relative to the Docker root)
     or a system containerd's root as an absolute path; every path the scan names starts so."""
+    namespace: str = NAMESPACE.decode()
+    """The namespace whose records are Docker's."""
     images: dict[str, CtrdImage] = field(default_factory=dict)
     blobs: dict[str, Blob] = field(default_factory=dict)
     blob_files: frozenset[str] = frozenset()
@@ -230,10 +233,13 @@ def _keys(bucket: Bucket | None) -> tuple[str, ...]:
     return tuple(k.decode("utf-8", "replace") for k in bucket.keys()) if bucket is not None else ()
 
 
-def read_containerd(root: Path, snapshotter: str = "overlayfs", base_rel: str = CTRD) -> ContainerdScan:
+def read_containerd(
+    root: Path, snapshotter: str = "overlayfs", base_rel: str = CTRD, namespace: str = NAMESPACE.decode()
+) -> ContainerdScan:
     """Read meta.db, the snapshotter's metadata.db and the JSON blobs of the containerd root
-    `root / base_rel` (`base_rel` absolute for a system containerd's root)."""
-    scan = ContainerdScan(snapshotter, base_rel)
+    `root / base_rel` (`base_rel` absolute for a system containerd's root); Docker's records
+    are those of `namespace`, every other namespace's someone else's."""
+    scan = ContainerdScan(snapshotter, base_rel, namespace=namespace)
     base = root / base_rel
     _read_snapshotter(base / f"io.containerd.snapshotter.v1.{snapshotter}", scan)
     _read_meta(base / META_DB, scan)
@@ -278,7 +284,7 @@ def _read_snapshotter(sdir: Path, scan: ContainerdScan) -> None:
             raw_size, raw_kind, raw_id = b.get(b"size"), b.get(b"kind"), b.get(b"id")
             if raw_id is None or not raw_kind:
                 raise ValueError(f"snapshot {name} has no id or kind")
-            if ns != NAMESPACE.decode():
+            if ns != scan.namespace:
                 scan.foreign_snapshots[str(uvarint(raw_id))] = ns
                 continue
             parent = raw_parent.decode("utf-8", "replace").split("/", 2)[-1] if raw_parent else None
@@ -301,7 +307,7 @@ def _read_meta(path: Path, scan: ContainerdScan) -> None:
     try:
         v1 = _sub(_open(path), b"v1")
         for name, b in (v1 or _EMPTY).items():
-            if isinstance(b, Bucket) and name != NAMESPACE:
+            if isinstance(b, Bucket) and name != scan.namespace.encode():
                 other = name.decode("utf-8", "replace")
                 blobs = _keys(_sub(b, b"content", b"blob"))
                 for digest in blobs:
@@ -312,7 +318,7 @@ def _read_meta(path: Path, scan: ContainerdScan) -> None:
                     frozenset(blobs),
                     len(_keys(_sub(b, b"snapshots", scan.snapshotter.encode()))),
                 )
-        ns = _sub(v1, NAMESPACE)
+        ns = _sub(v1, scan.namespace.encode())
         if ns is None:
             scan.docker_namespace = False
             return

@@ -5,31 +5,52 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .ctrdroot import ContainerdRoot, has_metadata, running_containerds
-from .damage import check_volume_data
-from .index import Index
-from .index_containerd import SnapshotUsage, build_containerd_index
-from .locate import Location, Store, _resolve
-from .model import Problem, ProblemKind
-from .readers.buildkit import read_build_cache
-from .readers.containerd import CTRD, ContainerdScan, read_containerd
-from .readers.containers import read_containers
-from .readers.volumes import read_volumes
-from .roots import separate_root
+from ...ctrdroot import ContainerdRoot, has_metadata, running_containerds
+from ...damage import check_volume_data
+from ...index import Index
+from ...layout import Layout
+from ...locate import Location, Store, _resolve
+from ...model import Problem, ProblemKind
+from ...readers.buildkit import join_build_cache, read_build_cache
+from ...readers.containerd import CTRD, ContainerdScan, read_containerd
+from ...readers.containers import read_containers
+from ...readers.volumes import read_volumes
+from .index import SnapshotUsage, build_containerd_index
 
 
-def read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdScan:
+def separate_root(root: Path, where: ContainerdRoot | None) -> str | None:
+    """The containerd root as an absolute path when it lies outside the Docker root `root`
+    (a system containerd's root): walked as a root of its own. None: none, or inside `root`."""
+    if where is None or where.managed or where.path is None:
+        return None
+    path = _resolve(where.path)
+    if path == _resolve(root) or _resolve(root) in path.parents:
+        return None
+    return str(path)
+
+
+def base_of(root: Path, where: ContainerdRoot) -> str:
+    """The containerd root as the index names the paths under it: `containerd/daemon` (managed,
+    or none found), the absolute path of a separate root, else its path relative to `root`."""
+    if where.managed or where.path is None:
+        return CTRD
+    if not has_metadata(where.path):
+        return str(where.path)
+    return separate_root(root, where) or _inside(root, where.path)
+
+
+def read_store(root: Path, store: Store, where: ContainerdRoot, layout: Layout) -> ContainerdScan:
     """The containerd store's records, or an unreadable scan naming what is missing."""
-
+    base = base_of(root, where)
     if where.managed:
-        return read_containerd(root, store.driver)
+        return read_containerd(root, store.driver, base, layout.namespace)
     if where.path is None or not has_metadata(where.path):
         missing = (
             "its root was not found"
             if where.path is None
             else f"{where.path} holds no containerd metadata (io.containerd.metadata.v1.bolt/meta.db)"
         )
-        scan = ContainerdScan(store.driver, CTRD if where.path is None else str(where.path))
+        scan = ContainerdScan(store.driver, base, layout.namespace)
         scan.readable = False
         scan.problems.append(
             Problem(
@@ -42,7 +63,7 @@ def read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdSca
             )
         )
         return scan
-    scan = read_containerd(root, store.driver, separate_root(root, where) or _inside(root, where.path))
+    scan = read_containerd(root, store.driver, base, layout.namespace)
     if not scan.docker_namespace and _entries(root / "containers"):
         # Another containerd's root (a kubelet's only?): nothing in it can prove a Docker orphan.
         scan.readable = False
@@ -56,6 +77,12 @@ def read_store(root: Path, store: Store, where: ContainerdRoot) -> ContainerdSca
             )
         )
     return scan
+
+
+def walked_root(root: Path, where: ContainerdRoot) -> str | None:
+    """The separate containerd root, when there is one to walk beside the Docker root."""
+    separate = separate_root(root, where)
+    return separate if separate is not None and os.path.isdir(separate) else None
 
 
 def _entries(path: Path) -> list[str]:
@@ -77,15 +104,19 @@ def containerd_running(where: ContainerdRoot) -> bool:
     return any(_resolve(c.root) == _resolve(where.path) for c in running_containerds())
 
 
-def containerd_index(location: Location, store: Store, now: float, where: ContainerdRoot) -> Index:
+def containerd_index(
+    location: Location, store: Store, now: float, where: ContainerdRoot, layout: Layout
+) -> Index:
     """Read and join a containerd-store root: Docker's root and the containerd root `where`."""
     root = location.root
     containers = read_containers(root / "containers")
     volumes = read_volumes(root / "volumes")
-    ctrd = read_store(root, store, where)
+    ctrd = read_store(root, store, where, layout)
     ctrd_live = containerd_running(where)
     sizes = SnapshotUsage(str(root), ctrd)
-    buildkit = read_build_cache(root / "buildkit" / f"containerd-{store.driver}", (), sizes)
+    buildkit = join_build_cache(
+        read_build_cache(root / "buildkit" / f"containerd-{store.driver}"), (), None, sizes
+    )
     try:
         top = tuple(sorted(os.listdir(root)))
     except OSError:
@@ -102,6 +133,7 @@ def containerd_index(location: Location, store: Store, now: float, where: Contai
         now=now,
         daemon_running=location.daemon is not None or ctrd_live,
         sizes=sizes,
+        layout=layout,
     )
     check_volume_data(index)
     index.problems[:0] = [*containers.problems, *volumes.problems, *buildkit.problems]

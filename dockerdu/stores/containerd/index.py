@@ -1,4 +1,4 @@
-"""The joins for the containerd image store, into the same Index the graphdriver store makes.
+"""The containerd image store's joins, into the same Index the graphdriver store makes.
 
 image name -> target -> platform manifests -> config -> diff IDs -> chain ID ->
 snapshot -> its parents (which, for classic-builder images, include the `-init`
@@ -25,21 +25,20 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from .chain import ancestry, chain_ids
-from .ids import CacheID, ChainID, ContainerID, DiffID, ImageID
-from .index import (
+from ... import index as model
+from ...chain import ancestry, chain_ids
+from ...ids import CacheID, ChainID, ContainerID, DiffID, ImageID
+from ...index import (
     IN_FLIGHT,
-    IN_FLIGHT_SECONDS,
-    KNOWN_TOP,
-    METADATA,
     ContainerView,
     ImageView,
     Index,
     Owner,
     StoreFigures,
 )
-from .measure import usage
-from .model import (
+from ...layout import Layout
+from ...measure import usage
+from ...model import (
     CLEANED_BY,
     Category,
     CleanCase,
@@ -50,12 +49,13 @@ from .model import (
     ProblemKind,
     settle_cleaned_by,
 )
-from .readers.buildkit import BuildCacheScan
-from .readers.containerd import CONTENT, KIND_ACTIVE, ContainerdScan, snapshotter_dir
-from .readers.containers import ContainersScan
-from .readers.imagedb import ImageRecord
-from .readers.layerdb import LayerRecord
-from .readers.volumes import VolumesScan
+from ...readers.buildkit import BuildCacheScan
+from ...readers.containerd import CONTENT, KIND_ACTIVE, ContainerdScan, snapshotter_dir
+from ...readers.containers import ContainersScan
+from ...readers.imagedb import ImageRecord
+from ...readers.layerdb import LayerRecord
+from ...readers.volumes import VolumesScan
+from .. import common
 
 DANGLING = "moby-dangling@"
 RULE_26 = (
@@ -143,11 +143,12 @@ def build_containerd_index(
     now: float,
     daemon_running: bool,
     sizes: SnapshotUsage | None = None,
+    layout: Layout,
 ) -> Index:
     """Join a containerd store's records and decide the owner of every path the walk will meet."""
     sdir = snapshotter_dir(scan.snapshotter, scan.base)
     index = Index(
-        driver=scan.snapshotter,
+        layout=layout,
         images={},
         layers={},
         layer_owner={},
@@ -156,12 +157,10 @@ def build_containerd_index(
         volumes=volumes,
         buildkit=buildkit,
         shared_rule="listed images (containerd store)",
-        overlay2_dirs=scan.snapshot_dirs,
-        store="containerd",
+        layer_dirs=scan.snapshot_dirs,
     )
     index.problems.extend(scan.problems)
-    for top in top_entries:
-        index.mark(top, METADATA if top in KNOWN_TOP else Owner(Category.other, top))
+    common.mark_top_entries(index, top_entries)
     snaps = scan.snapshots
     sizes = sizes or SnapshotUsage(root, scan)
     usages = {key: sizes.usage(key) or 0 for key in snaps}
@@ -261,14 +260,8 @@ def build_containerd_index(
                     f"container {record.name or cid[:12]} has no snapshot",
                 )
             )
-        for name in record.log_files:
-            index.mark(f"containers/{cid}/{name}", Owner(Category.logs, cid), f"log:{cid}")
-    for image_id, count in counts.items():
-        seen = index.images.get(image_id)
-        if seen is not None:
-            index.images[image_id] = ImageView(
-                seen.record, seen.chain, seen.tags, seen.digests, seen.loaded, seen.listed, count
-            )
+        common.mark_logs(index, cid, record.log_files)
+    common.count_containers(index, counts)
     index.volume_users = {k: tuple(v) for k, v in users.items()}
     index.held_volumes = containers.unusable_volumes
     for cid in sorted(containers.unusable):
@@ -291,20 +284,12 @@ def build_containerd_index(
                 lease_cleaned_by(scan.leases[lease_id].labels, now),
             )
         )
-    for rel in unused_paths:
-        index.orphans.append(
-            Orphan(
-                OrphanKind.store_unused,
-                rel,
-                "image store the daemon no longer uses (it uses the containerd store): all reclaimable",
-                (rel,),
-            )
-        )
-        index.mark(rel, Owner(Category.orphans, rel))
-    for vname, vol in volumes.volumes.items():
-        index.mark(f"volumes/{vname}", Owner(Category.volumes, vname))
-        if vol.has_data:
-            index.mark(f"volumes/{vname}/_data", size_key=f"vol:{vname}")
+    common.mark_store_unused(
+        index,
+        unused_paths,
+        "image store the daemon no longer uses (it uses the containerd store): all reclaimable",
+    )
+    common.mark_volumes(index, volumes)
     settle_cleaned_by(index.orphans)
     index.figures = StoreFigures(
         image_sizes=figures_size,
@@ -325,7 +310,7 @@ def _reached_content(scan: ContainerdScan) -> int:
 
 def _recent(path: str, now: float) -> bool:
     try:
-        return now - os.lstat(path).st_mtime < IN_FLIGHT_SECONDS
+        return now - os.lstat(path).st_mtime < model.IN_FLIGHT_SECONDS
     except OSError:
         return False
 
@@ -364,7 +349,7 @@ def stale_leases(
     for lease in scan.leases.values():
         expire = _rfc3339(lease.labels.get(EXPIRE_LABEL))
         if _is_container_lease(lease.id) and not lease.labels and lease.id not in containers:
-            recent = lease.created is None or now - lease.created < IN_FLIGHT_SECONDS
+            recent = lease.created is None or now - lease.created < model.IN_FLIGHT_SECONDS
             if not (daemon_running and recent):
                 out[lease.id] = "lease of a container that is gone pins its snapshots"
         elif daemon_running:

@@ -1,4 +1,4 @@
-"""Read `overlay2/`: layer dirs with their `link`/`lower` files, and the `l/` short links."""
+"""Read a graphdriver's layer dirs (`overlay2/`, `vfs/dir/`, ...), their `link`/`lower` files, and `l/`."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ class ShortLink:
 
 
 @record
-class Overlay2Scan:
-    """Everything directly under overlay2/."""
+class LayerDirScan:
+    """Everything directly under the driver's layer dir."""
 
     dirs: dict[str, LayerDir]
     links: dict[str, ShortLink]
@@ -55,13 +55,13 @@ class Overlay2Scan:
     readable: bool
 
 
-def read_overlay2(base: Path, rel: str = "overlay2") -> Overlay2Scan:
-    """Read the dirs and short links of an overlay2 tree at `base`."""
+def read_layer_dirs(base: Path, rel: str = "overlay2") -> LayerDirScan:
+    """Read the dirs and short links of a layer dir tree at `base` (`l/` where the driver keeps one)."""
     problems: list[Problem] = []
     try:
         entries = list_dir(base)
     except ReadError as e:
-        return Overlay2Scan({}, {}, (), (Problem(ProblemKind.metadata_unreadable, rel, str(e)),), False)
+        return LayerDirScan({}, {}, (), (Problem(ProblemKind.metadata_unreadable, rel, str(e)),), False)
     dirs: dict[str, LayerDir] = {}
     driver_entries: list[str] = []
     for entry in entries:
@@ -117,7 +117,7 @@ def read_overlay2(base: Path, rel: str = "overlay2") -> Overlay2Scan:
         target_dir = _link_target_dir(target)
         exists = target_dir is not None and os.path.isdir(base / target_dir / "diff")
         links[entry.name] = ShortLink(entry.name, target_dir, exists, target)
-    return Overlay2Scan(dirs, links, tuple(sorted(driver_entries)), tuple(problems), True)
+    return LayerDirScan(dirs, links, tuple(sorted(driver_entries)), tuple(problems), True)
 
 
 def _link_target_dir(target: str) -> str | None:
