@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -47,6 +48,9 @@ class Root:
     """Orphan kind -> root-relative path planted (or left by the store switch)."""
     live: Report
     """Taken while the daemon ran (containers running), before /system/df stored any build-cache size."""
+    left: frozenset[tuple[str, str]]
+    """Writes the daemon itself left unfinished at its stop (e.g. BuildKit's history, written
+    after a build returns, can still be in progress): real leftovers, found as the planted are."""
 
 
 def _plant(root: Path) -> dict[str, str]:
@@ -80,10 +84,16 @@ def ctrd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Root]:
         rd.import_into_namespace(d, "k8s.io", "dd-k8s:1", 1_000_000)
         live = build_report(Location(d.root, "--root", Daemon(d.pid, d.root)), Options(jobs=2))
         df = rd.system_df(d)
+    ingests = d.root / CTRD / CONTENT / "ingest"
+    left = frozenset(("content_ingest", f"{CTRD}/{CONTENT}/ingest/{name}") for name in _names(ingests))
     planted = _plant(d.root)
     planted["store_unused"] = "image/overlay2"
     report = build_report(Location(d.root, "--root", None), Options(jobs=2))
-    yield Root(d.root, df, report, planted, live)
+    yield Root(d.root, df, report, planted, live, left)
+
+
+def _names(path: Path) -> list[str]:
+    return os.listdir(path) if path.is_dir() else []
 
 
 def test_store_is_detected(ctrd: Root) -> None:
@@ -174,7 +184,7 @@ def test_planted_garbage_found_and_nothing_else(ctrd: Root) -> None:
         if TEMPORARY_LABEL in lease.labels
     }
     assert temporary
-    expected = set(ctrd.planted.items()) | {("store_unused", "overlay2")} | temporary
+    expected = set(ctrd.planted.items()) | {("store_unused", "overlay2")} | temporary | ctrd.left
     assert found == expected
     for o in ctrd.report.orphans:
         assert o.disk == rd.du_bytes(*(ctrd.root / p for p in o.paths)), o.path
